@@ -1,0 +1,580 @@
+//! `SledStore`: the embedded log on one sled database.
+//!
+//! Writes go through one writer thread with group commit (`writer`); reads go
+//! straight to sled but never past the durable head, so a reader cannot see
+//! an event before it is acknowledged, nor position N+1 before N.
+
+mod disk_sync;
+pub(crate) mod keys;
+mod writer;
+
+pub use disk_sync::Durability;
+
+use crate::codec;
+use crate::error::{StoreError, StoreResult};
+use crate::event::{Clock, HASH_LEN, ProposedEvent, RecordedEvent, SystemClock};
+use crate::limits::Limits;
+use crate::names;
+use crate::store::{
+    AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription,
+    ExpectedVersion, LogHead, StreamAppend, StreamSlice, SubscribeFrom, SubscriptionItem,
+    VerifyProblem, VerifyReport,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+use writer::{Job, Writer};
+
+/// How to open a [`SledStore`].
+#[derive(Clone)]
+pub struct SledConfig {
+    /// Directory of the sled database (created when missing).
+    pub path: PathBuf,
+    /// When an append is acknowledged.
+    pub durability: Durability,
+    /// Size limits of appends.
+    pub limits: Limits,
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+    /// Source of `recorded_at`.
+    pub clock: Arc<dyn Clock>,
+    /// Most events one group commit takes.
+    pub max_group_events: usize,
+    /// Requests that may wait for the writer before appenders are held back.
+    pub queue_capacity: usize,
+    /// Events a subscription buffers for a slow consumer.
+    pub subscription_buffer: usize,
+}
+
+impl SledConfig {
+    /// Defaults: `fsync` durability, default limits, 512 MiB cache.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durability: Durability::Fsync,
+            limits: Limits::default(),
+            cache_capacity_bytes: 512 * 1024 * 1024,
+            clock: Arc::new(SystemClock),
+            max_group_events: 20_000,
+            queue_capacity: 16_384,
+            subscription_buffer: 512,
+        }
+    }
+
+    /// The same config with another durability mode.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The same config with another clock.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same config with other limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+impl std::fmt::Debug for SledConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledConfig")
+            .field("path", &self.path)
+            .field("durability", &self.durability)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    tree: sled::Tree,
+    limits: Limits,
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<LogHead>,
+    subscription_buffer: usize,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The embedded event log. Cheap to clone; clones share one database.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+/// Events read per page by scans and subscriptions.
+const PAGE: usize = 256;
+
+impl SledStore {
+    /// Opens (or creates) the log at `config.path` and starts its writer.
+    pub fn open(config: SledConfig) -> StoreResult<Self> {
+        std::fs::create_dir_all(&config.path)?;
+        let db = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()?;
+        let tree = db.open_tree("log")?;
+        let head = match tree.scan_prefix([keys::EVENT]).next_back() {
+            None => LogHead::default(),
+            Some(entry) => {
+                let (k, v) = entry?;
+                let position = keys::trailing_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                    position: 0,
+                    reason: "malformed event key".into(),
+                })?;
+                let last = codec::decode(position, &v)?;
+                LogHead {
+                    next_position: position + 1,
+                    last_hash: last.hash,
+                }
+            }
+        };
+        let syncer = match config.durability {
+            Durability::Fsync => Some(disk_sync::DiskSyncer::open(&config.path)?),
+            _ => None,
+        };
+        let (head_tx, head_rx) = watch::channel(head);
+        let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let writer = Writer {
+            tree: tree.clone(),
+            db,
+            durability: config.durability,
+            syncer,
+            clock: config.clock.clone(),
+            head,
+            head_tx,
+            max_group_events: config.max_group_events.max(1),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kizuna-log-writer".into())
+            .spawn(move || writer.run(rx))?;
+        tracing::info!(
+            path = %config.path.display(),
+            durability = %config.durability,
+            next_position = head.next_position,
+            "event log opened"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tree,
+                limits: config.limits,
+                jobs,
+                head: head_rx,
+                subscription_buffer: config.subscription_buffer.max(1),
+                writer_thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// The limits this store enforces.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Stops taking appends, waits for queued ones, flushes and syncs. Later
+    /// appends fail with [`StoreError::Closed`]; reads keep working.
+    pub async fn shutdown(&self) -> StoreResult<()> {
+        let (reply, rx) = oneshot::channel();
+        if self.inner.jobs.send(Job::Shutdown { reply }).await.is_err() {
+            return Ok(());
+        }
+        let result = rx.await.map_err(|_| StoreError::Closed)?;
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        result
+    }
+
+    async fn submit(&self, appends: Vec<StreamAppend>) -> StoreResult<Vec<AppendResult>> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::Append { appends, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Access to the raw sled tree, for tests that damage stored bytes.
+    #[cfg(test)]
+    pub(crate) fn raw_tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+}
+
+impl Inner {
+    fn durable_next(&self) -> u64 {
+        self.head.borrow().next_position
+    }
+
+    fn event_at(&self, position: u64) -> StoreResult<RecordedEvent> {
+        match self.tree.get(keys::event(position))? {
+            Some(v) => codec::decode(position, &v),
+            None => Err(StoreError::Corrupt {
+                position,
+                reason: "an index points to a missing event".into(),
+            }),
+        }
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from_version: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<StreamSlice> {
+        names::validate_stream_name(stream).map_err(|r| StoreError::invalid("stream", r))?;
+        let durable = self.durable_next();
+        let prefix = keys::named_prefix(keys::STREAM, stream);
+        let position_of = |entry: sled::Result<(sled::IVec, sled::IVec)>| -> StoreResult<(u64, u64)> {
+            let (k, v) = entry?;
+            let version = keys::trailing_u64(&k);
+            let position = keys::trailing_u64(&v);
+            version.zip(position).ok_or_else(|| StoreError::Corrupt {
+                position: position.unwrap_or(0),
+                reason: format!("malformed stream index entry of {stream}"),
+            })
+        };
+        let mut last_version = None;
+        for entry in self.tree.scan_prefix(&prefix).rev() {
+            let (version, position) = position_of(entry)?;
+            if position < durable {
+                last_version = Some(version);
+                break;
+            }
+        }
+        let Some(last) = last_version else {
+            return Ok(StreamSlice {
+                events: Vec::new(),
+                last_version: None,
+            });
+        };
+        let mut events = Vec::with_capacity(limit.min(PAGE));
+        let mut take = |version: u64, position: u64| -> StoreResult<()> {
+            let event = self.event_at(position)?;
+            if event.stream != stream || event.stream_version != version {
+                return Err(StoreError::Corrupt {
+                    position,
+                    reason: format!("stream index says {stream}@{version}, the event disagrees"),
+                });
+            }
+            events.push(event);
+            Ok(())
+        };
+        match direction {
+            Direction::Forward => {
+                let from = from_version.unwrap_or(0);
+                if from <= last {
+                    let range = keys::with_u64(&prefix, from)..=keys::with_u64(&prefix, last);
+                    for entry in self.tree.range(range).take(limit) {
+                        let (version, position) = position_of(entry)?;
+                        take(version, position)?;
+                    }
+                }
+            }
+            Direction::Backward => {
+                let from = from_version.unwrap_or(last).min(last);
+                let range = keys::with_u64(&prefix, 0)..=keys::with_u64(&prefix, from);
+                for entry in self.tree.range(range).rev().take(limit) {
+                    let (version, position) = position_of(entry)?;
+                    take(version, position)?;
+                }
+            }
+        }
+        Ok(StreamSlice {
+            events,
+            last_version: Some(last),
+        })
+    }
+
+    /// Index prefixes that hold every event the filter can pass, or `None`
+    /// when only a full scan will do.
+    fn index_prefixes(filter: &EventFilter) -> Option<Vec<Vec<u8>>> {
+        if let Some(c) = &filter.customer_id {
+            return Some(vec![keys::customer_prefix(c)]);
+        }
+        let by_type = || {
+            filter
+                .event_types
+                .iter()
+                .map(|t| keys::named_prefix(keys::EVENT_TYPE, t))
+                .collect()
+        };
+        let by_category = || {
+            filter
+                .categories
+                .iter()
+                .map(|c| keys::named_prefix(keys::CATEGORY, c))
+                .collect()
+        };
+        match (filter.event_types.len(), filter.categories.len()) {
+            (0, 0) => None,
+            (0, _) => Some(by_category()),
+            (_, 0) => Some(by_type()),
+            (t, c) if t <= c => Some(by_type()),
+            _ => Some(by_category()),
+        }
+    }
+
+    fn read_all(&self, from: u64, filter: &EventFilter, limit: usize) -> StoreResult<AllSlice> {
+        filter.validate()?;
+        let durable = self.durable_next();
+        let mut events = Vec::with_capacity(limit.min(PAGE));
+        if from >= durable || limit == 0 {
+            return Ok(AllSlice {
+                events,
+                next_position: from,
+            });
+        }
+        match Self::index_prefixes(filter) {
+            None => {
+                let range = keys::event(from)..keys::event(durable);
+                for entry in self.tree.range(range) {
+                    let (k, v) = entry?;
+                    let position = keys::trailing_u64(&k).unwrap_or(0);
+                    let event = codec::decode(position, &v)?;
+                    if filter.matches(&event) {
+                        events.push(event);
+                        if events.len() == limit {
+                            return Ok(AllSlice {
+                                events,
+                                next_position: position + 1,
+                            });
+                        }
+                    }
+                }
+            }
+            Some(prefixes) => {
+                let mut iters: Vec<_> = prefixes
+                    .iter()
+                    .map(|p| {
+                        self.tree
+                            .range(keys::with_u64(p, from)..keys::with_u64(p, durable))
+                            .peekable()
+                    })
+                    .collect();
+                loop {
+                    // k-way merge of the index runs by position; k is small.
+                    let mut best: Option<(usize, u64)> = None;
+                    for (i, it) in iters.iter_mut().enumerate() {
+                        match it.peek() {
+                            Some(Ok((k, _))) => {
+                                let p = keys::trailing_u64(k).unwrap_or(u64::MAX);
+                                if best.is_none_or(|(_, b)| p < b) {
+                                    best = Some((i, p));
+                                }
+                            }
+                            Some(Err(_)) => {
+                                if let Some(Err(e)) = it.next() {
+                                    return Err(e.into());
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                    let Some((i, position)) = best else { break };
+                    iters[i].next();
+                    let event = self.event_at(position)?;
+                    if filter.matches(&event) {
+                        events.push(event);
+                        if events.len() == limit {
+                            return Ok(AllSlice {
+                                events,
+                                next_position: position + 1,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(AllSlice {
+            events,
+            next_position: durable,
+        })
+    }
+
+    fn verify(&self) -> StoreResult<VerifyReport> {
+        let durable = self.durable_next();
+        let mut report = VerifyReport::default();
+        let mut expected = 0u64;
+        // `None` after a record that could not be read: its successor's link
+        // cannot be checked.
+        let mut prev_hash = Some([0u8; HASH_LEN]);
+        for entry in self.tree.range(keys::event(0)..keys::event(durable)) {
+            let (k, v) = entry?;
+            let Some(position) = keys::trailing_u64(&k).filter(|_| k.len() == 9) else {
+                report.first_break.get_or_insert(VerifyProblem {
+                    position: expected,
+                    description: "malformed event key".into(),
+                });
+                continue;
+            };
+            if position != expected {
+                report.gaps.push(VerifyProblem {
+                    position: expected,
+                    description: format!("gap: positions {expected}..{} missing", position - 1),
+                });
+                prev_hash = None;
+            }
+            expected = position + 1;
+            report.events_checked += 1;
+            let problem = match codec::decode(position, &v) {
+                Err(e) => {
+                    prev_hash = None;
+                    Some(e.to_string())
+                }
+                Ok(event) => {
+                    let problem = if codec::event_hash(&event) != event.hash {
+                        Some("hash mismatch: the event's content differs from what was hashed".to_string())
+                    } else if prev_hash.is_some_and(|p| p != event.prev_hash) {
+                        Some(format!(
+                            "chain broken: prev_hash differs from the hash of position {}",
+                            position.saturating_sub(1)
+                        ))
+                    } else {
+                        None
+                    };
+                    prev_hash = Some(event.hash);
+                    problem
+                }
+            };
+            if let Some(description) = problem {
+                report.first_break.get_or_insert(VerifyProblem {
+                    position,
+                    description,
+                });
+            }
+        }
+        if expected != durable {
+            report.gaps.push(VerifyProblem {
+                position: expected,
+                description: format!("gap: positions {expected}..{} missing", durable - 1),
+            });
+        }
+        Ok(report)
+    }
+}
+
+async fn run_subscription(
+    inner: Arc<Inner>,
+    mut position: u64,
+    filter: EventFilter,
+    tx: mpsc::Sender<StoreResult<SubscriptionItem>>,
+) {
+    let mut head = inner.head.clone();
+    let mut caught_up = false;
+    loop {
+        if position < head.borrow_and_update().next_position {
+            match inner.read_all(position, &filter, PAGE) {
+                Ok(slice) => {
+                    position = slice.next_position;
+                    for event in slice.events {
+                        if tx.send(Ok(SubscriptionItem::Event(event))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+            continue;
+        }
+        if !caught_up {
+            caught_up = true;
+            let item = SubscriptionItem::CaughtUp {
+                next_position: position,
+            };
+            if tx.send(Ok(item)).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            changed = head.changed() => if changed.is_err() {
+                // The store is gone: nothing more will come.
+                return;
+            },
+            () = tx.closed() => return,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for SledStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> StoreResult<AppendResult> {
+        let appends = vec![StreamAppend {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        }];
+        self.inner.limits.check(&appends, false)?;
+        self.submit(appends)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Storage("the writer returned no result".into()))
+    }
+
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> StoreResult<Vec<AppendResult>> {
+        self.inner.limits.check(&appends, true)?;
+        self.submit(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from_version: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<StreamSlice> {
+        self.inner.read_stream(stream, direction, from_version, limit)
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> StoreResult<AllSlice> {
+        self.inner.read_all(from_position, filter, limit)
+    }
+
+    async fn head(&self) -> StoreResult<LogHead> {
+        Ok(*self.inner.head.borrow())
+    }
+
+    async fn subscribe(
+        &self,
+        from: SubscribeFrom,
+        filter: EventFilter,
+    ) -> StoreResult<EventSubscription> {
+        filter.validate()?;
+        let start = match from {
+            SubscribeFrom::Position(p) => p,
+            SubscribeFrom::Now => self.inner.durable_next(),
+        };
+        let (tx, rx) = mpsc::channel(self.inner.subscription_buffer);
+        tokio::spawn(run_subscription(self.inner.clone(), start, filter, tx));
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    async fn verify(&self) -> StoreResult<VerifyReport> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.verify())
+            .await
+            .map_err(|e| StoreError::Storage(format!("verify task failed: {e}")))?
+    }
+}
