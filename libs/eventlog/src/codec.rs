@@ -70,7 +70,11 @@ fn to_stored(e: &RecordedEvent, with_hash: bool) -> StoredEvent {
         traceparent: e.metadata.traceparent.clone(),
         payload: e.payload.clone(),
         prev_hash: e.prev_hash.to_vec(),
-        hash: if with_hash { e.hash.to_vec() } else { Vec::new() },
+        hash: if with_hash {
+            e.hash.to_vec()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -109,7 +113,8 @@ pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, StoreError> 
     if u32::from_le_bytes(*crc) != crc32fast::hash(body) {
         return Err(corrupt(position, "checksum mismatch"));
     }
-    let s = StoredEvent::decode(body).map_err(|e| corrupt(position, format!("undecodable: {e}")))?;
+    let s =
+        StoredEvent::decode(body).map_err(|e| corrupt(position, format!("undecodable: {e}")))?;
     if s.global_position != position {
         return Err(corrupt(
             position,
@@ -205,12 +210,18 @@ mod tests {
                 let mut bad = good.clone();
                 bad[i] ^= bit;
                 assert!(
-                    matches!(decode(42, &bad), Err(StoreError::Corrupt { position: 42, .. })),
+                    matches!(
+                        decode(42, &bad),
+                        Err(StoreError::Corrupt { position: 42, .. })
+                    ),
                     "flip at byte {i} went unnoticed"
                 );
             }
         }
         assert!(decode(42, &good[..3]).is_err());
-        assert!(decode(43, &good).is_err(), "a record under the wrong key must be rejected");
+        assert!(
+            decode(43, &good).is_err(),
+            "a record under the wrong key must be rejected"
+        );
     }
 }

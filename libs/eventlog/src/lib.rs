@@ -17,7 +17,6 @@ pub mod names;
 mod sled_store;
 mod store;
 
-#[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use codec::event_hash;
@@ -28,7 +27,7 @@ pub use event::{
 pub use limits::Limits;
 pub use sled_store::{Durability, SledConfig, SledStore};
 pub use store::{
-    AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription,
-    ExpectedVersion, LogHead, StreamAppend, StreamSlice, SubscribeFrom, SubscriptionItem,
-    VerifyProblem, VerifyReport,
+    AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription, ExpectedVersion,
+    LogHead, StreamAppend, StreamSlice, SubscribeFrom, SubscriptionItem, VerifyProblem,
+    VerifyReport,
 };

@@ -69,7 +69,10 @@ impl Limits {
             for (j, event) in append.events.iter().enumerate() {
                 let field = |name: &str| format!("{prefix}events[{j}].{name}");
                 if event.event_id.is_nil() {
-                    return Err(StoreError::invalid(field("event_id"), "the nil UUID is not an event id"));
+                    return Err(StoreError::invalid(
+                        field("event_id"),
+                        "the nil UUID is not an event id",
+                    ));
                 }
                 if !ids.insert(event.event_id) {
                     return Err(StoreError::invalid(
@@ -128,9 +131,15 @@ mod tests {
         let mut bad = ProposedEvent::new("Bad Type", "x");
         bad.schema_version = 1;
         let err = Limits::default()
-            .check(&[append("lead-1", vec![ProposedEvent::new("a.b", "x"), bad])], false)
+            .check(
+                &[append("lead-1", vec![ProposedEvent::new("a.b", "x"), bad])],
+                false,
+            )
             .unwrap_err();
-        assert!(matches!(&err, StoreError::InvalidArgument { field, .. } if field == "events[1].event_type"), "{err}");
+        assert!(
+            matches!(&err, StoreError::InvalidArgument { field, .. } if field == "events[1].event_type"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -144,7 +153,10 @@ mod tests {
                 true,
             )
             .unwrap_err();
-        assert!(matches!(&err, StoreError::InvalidArgument { field, .. } if field == "appends[1].stream"), "{err}");
+        assert!(
+            matches!(&err, StoreError::InvalidArgument { field, .. } if field == "appends[1].stream"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -169,7 +181,10 @@ mod tests {
             .collect();
         assert!(matches!(
             limits.check(&[append("lead-1", many)], false),
-            Err(StoreError::TooManyEvents { count: 1001, max: 1000 })
+            Err(StoreError::TooManyEvents {
+                count: 1001,
+                max: 1000
+            })
         ));
         let same_stream = [
             append("lead-1", vec![ProposedEvent::new("a.b", "x")]),

@@ -58,7 +58,9 @@ pub fn validate_stream_name(stream: &str) -> Result<(), String> {
     };
     validate_category(category)?;
     if id.is_empty() {
-        return Err(format!("stream name {stream:?} has an empty id after the '-'"));
+        return Err(format!(
+            "stream name {stream:?} has an empty id after the '-'"
+        ));
     }
     if let Some(bad) = id
         .chars()
@@ -143,7 +145,16 @@ mod tests {
         for ok in ["lead.captured", "ticket.sla_breached", "x", "a1.b2.c3"] {
             assert_eq!(validate_event_type(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "Lead.captured", "lead..captured", ".x", "x.", "lead captured", "lead-captured", "1x"] {
+        for bad in [
+            "",
+            "Lead.captured",
+            "lead..captured",
+            ".x",
+            "x.",
+            "lead captured",
+            "lead-captured",
+            "1x",
+        ] {
             assert!(validate_event_type(bad).is_err(), "{bad:?} accepted");
         }
     }

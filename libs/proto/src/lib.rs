@@ -32,7 +32,10 @@ mod tests {
             .expect("descriptor set decodes");
         let names: Vec<&str> = fds.file.iter().map(|f| f.name()).collect();
         assert!(names.contains(&"kizuna/v1/eventlog.proto"), "{names:?}");
-        assert!(names.contains(&"google/protobuf/timestamp.proto"), "{names:?}");
+        assert!(
+            names.contains(&"google/protobuf/timestamp.proto"),
+            "{names:?}"
+        );
         let services: Vec<&str> = fds
             .file
             .iter()

@@ -65,7 +65,10 @@ pub(crate) struct DiskSyncer {
 
 impl DiskSyncer {
     pub(crate) fn open(data_dir: &Path) -> io::Result<Self> {
-        let db_file = OpenOptions::new().read(true).write(true).open(data_dir.join("db"))?;
+        let db_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(data_dir.join("db"))?;
         // The data dir's own entries (db, conf, blobs/) were just created by
         // sled: make them durable once.
         File::open(data_dir)?.sync_all()?;

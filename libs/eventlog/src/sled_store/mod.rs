@@ -16,9 +16,9 @@ use crate::event::{Clock, HASH_LEN, ProposedEvent, RecordedEvent, SystemClock};
 use crate::limits::Limits;
 use crate::names;
 use crate::store::{
-    AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription,
-    ExpectedVersion, LogHead, StreamAppend, StreamSlice, SubscribeFrom, SubscriptionItem,
-    VerifyProblem, VerifyReport,
+    AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription, ExpectedVersion,
+    LogHead, StreamAppend, StreamSlice, SubscribeFrom, SubscriptionItem, VerifyProblem,
+    VerifyReport,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -185,7 +185,12 @@ impl SledStore {
             return Ok(());
         }
         let result = rx.await.map_err(|_| StoreError::Closed)?;
-        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -200,12 +205,6 @@ impl SledStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Access to the raw sled tree, for tests that damage stored bytes.
-    #[cfg(test)]
-    pub(crate) fn raw_tree(&self) -> &sled::Tree {
-        &self.inner.tree
     }
 }
 
@@ -234,15 +233,16 @@ impl Inner {
         names::validate_stream_name(stream).map_err(|r| StoreError::invalid("stream", r))?;
         let durable = self.durable_next();
         let prefix = keys::named_prefix(keys::STREAM, stream);
-        let position_of = |entry: sled::Result<(sled::IVec, sled::IVec)>| -> StoreResult<(u64, u64)> {
-            let (k, v) = entry?;
-            let version = keys::trailing_u64(&k);
-            let position = keys::trailing_u64(&v);
-            version.zip(position).ok_or_else(|| StoreError::Corrupt {
-                position: position.unwrap_or(0),
-                reason: format!("malformed stream index entry of {stream}"),
-            })
-        };
+        let position_of =
+            |entry: sled::Result<(sled::IVec, sled::IVec)>| -> StoreResult<(u64, u64)> {
+                let (k, v) = entry?;
+                let version = keys::trailing_u64(&k);
+                let position = keys::trailing_u64(&v);
+                version.zip(position).ok_or_else(|| StoreError::Corrupt {
+                    position: position.unwrap_or(0),
+                    reason: format!("malformed stream index entry of {stream}"),
+                })
+            };
         let mut last_version = None;
         for entry in self.tree.scan_prefix(&prefix).rev() {
             let (version, position) = position_of(entry)?;
@@ -326,7 +326,18 @@ impl Inner {
 
     fn read_all(&self, from: u64, filter: &EventFilter, limit: usize) -> StoreResult<AllSlice> {
         filter.validate()?;
-        let durable = self.durable_next();
+        self.read_range(from, self.durable_next(), filter, limit)
+    }
+
+    /// Reads events in positions `from..durable` (the caller makes sure
+    /// `durable` is not past the durable head).
+    fn read_range(
+        &self,
+        from: u64,
+        durable: u64,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> StoreResult<AllSlice> {
         let mut events = Vec::with_capacity(limit.min(PAGE));
         if from >= durable || limit == 0 {
             return Ok(AllSlice {
@@ -433,7 +444,10 @@ impl Inner {
                 }
                 Ok(event) => {
                     let problem = if codec::event_hash(&event) != event.hash {
-                        Some("hash mismatch: the event's content differs from what was hashed".to_string())
+                        Some(
+                            "hash mismatch: the event's content differs from what was hashed"
+                                .to_string(),
+                        )
                     } else if prev_hash.is_some_and(|p| p != event.prev_hash) {
                         Some(format!(
                             "chain broken: prev_hash differs from the hash of position {}",
@@ -483,6 +497,16 @@ async fn run_subscription(
                     }
                 }
                 Err(e) => {
+                    // Deliver what precedes a damaged event, then the error.
+                    if let StoreError::Corrupt { position: bad, .. } = &e
+                        && let Ok(slice) = inner.read_range(position, *bad, &filter, usize::MAX)
+                    {
+                        for event in slice.events {
+                            if tx.send(Ok(SubscriptionItem::Event(event))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
@@ -540,7 +564,8 @@ impl EventStore for SledStore {
         from_version: Option<u64>,
         limit: usize,
     ) -> StoreResult<StreamSlice> {
-        self.inner.read_stream(stream, direction, from_version, limit)
+        self.inner
+            .read_stream(stream, direction, from_version, limit)
     }
 
     async fn read_all(

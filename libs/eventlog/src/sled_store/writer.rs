@@ -29,7 +29,9 @@ pub(crate) enum Job {
         reply: oneshot::Sender<StoreResult<Vec<AppendResult>>>,
     },
     /// Flush, sync and stop taking appends.
-    Shutdown { reply: oneshot::Sender<StoreResult<()>> },
+    Shutdown {
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
 }
 
 pub(crate) struct Writer {
@@ -83,11 +85,11 @@ impl Writer {
                         "the writer stopped after an earlier failure ({reason}); restart the store"
                     ))));
                 }
-            } else if !group.is_empty() {
-                if let Err(e) = self.commit_group(group) {
-                    tracing::error!(error = %e, "event log write failed; refusing further appends");
-                    failure = Some(e.to_string());
-                }
+            } else if !group.is_empty()
+                && let Err(e) = self.commit_group(group)
+            {
+                tracing::error!(error = %e, "event log write failed; refusing further appends");
+                failure = Some(e.to_string());
             }
             if let Some(reply) = shutdown {
                 let result = self.sync_all();
@@ -114,7 +116,8 @@ impl Writer {
         let started = Instant::now();
         let before = self.head;
         let mut pending = Pending::default();
-        let mut answers: Vec<(Reply, StoreResult<Vec<AppendResult>>)> = Vec::with_capacity(group.len());
+        let mut answers: Vec<(Reply, StoreResult<Vec<AppendResult>>)> =
+            Vec::with_capacity(group.len());
         let mut new_events = 0u64;
         for (appends, reply) in group {
             let result = self.prepare(&appends, &mut pending);
@@ -200,7 +203,11 @@ impl Writer {
 
     /// Checks one request against the log plus `pending` and, when it is
     /// accepted and new, adds its events to `pending`.
-    fn prepare(&mut self, appends: &[StreamAppend], pending: &mut Pending) -> StoreResult<Vec<AppendResult>> {
+    fn prepare(
+        &mut self,
+        appends: &[StreamAppend],
+        pending: &mut Pending,
+    ) -> StoreResult<Vec<AppendResult>> {
         if let Some(results) = self.idempotent_retry(appends, pending)? {
             return Ok(results);
         }
@@ -243,7 +250,10 @@ impl Writer {
                 let b = &mut pending.batch;
                 b.insert(&keys::event(position), codec::encode(&event));
                 b.insert(
-                    keys::with_u64(&keys::named_prefix(keys::STREAM, &a.stream), event.stream_version),
+                    keys::with_u64(
+                        &keys::named_prefix(keys::STREAM, &a.stream),
+                        event.stream_version,
+                    ),
                     &pos,
                 );
                 b.insert(&keys::event_id(&event.event_id), &pos);
@@ -251,7 +261,10 @@ impl Writer {
                     b.insert(keys::with_u64(&keys::customer_prefix(c), position), &[]);
                 }
                 b.insert(
-                    keys::with_u64(&keys::named_prefix(keys::EVENT_TYPE, &event.event_type), position),
+                    keys::with_u64(
+                        &keys::named_prefix(keys::EVENT_TYPE, &event.event_type),
+                        position,
+                    ),
                     &[],
                 );
                 b.insert(
