@@ -37,10 +37,37 @@ impl Timestamp {
         if !(0..1_000_000_000).contains(&nanos) {
             return None;
         }
-        seconds
-            .checked_mul(1_000_000_000)
-            .and_then(|n| n.checked_add(i64::from(nanos)))
-            .map(Self::from_unix_nanos)
+        // i128: the earliest representable second times 1e9 is below i64::MIN
+        // even though adding its nanos brings it back in range.
+        let total = i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
+        i64::try_from(total).ok().map(Self::from_unix_nanos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_and_nanos_round_trip_over_the_whole_range() {
+        for n in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1_000_000_001,
+            -1,
+            0,
+            1,
+            999_999_999,
+            i64::MAX,
+        ] {
+            let t = Timestamp::from_unix_nanos(n);
+            let (s, ns) = t.to_seconds_nanos();
+            assert!((0..1_000_000_000).contains(&ns));
+            assert_eq!(Timestamp::from_seconds_nanos(s, ns), Some(t), "{n}");
+        }
+        assert_eq!(Timestamp::from_seconds_nanos(i64::MAX, 0), None);
+        assert_eq!(Timestamp::from_seconds_nanos(0, -1), None);
+        assert_eq!(Timestamp::from_seconds_nanos(0, 1_000_000_000), None);
     }
 }
 
