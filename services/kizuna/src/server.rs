@@ -1,0 +1,277 @@
+//! `kizuna serve`: the event log on a gRPC port, with health and reflection.
+//!
+//! This is the one place where the process is wired together (store, gRPC
+//! services, listener, shutdown), so that the binary and the black-box tests
+//! run exactly the same server: tests call [`start`] and
+//! [`RunningServer::shutdown`], the binary calls them around the wait for a
+//! signal.
+//!
+//! Shutdown order matters for durability: stop accepting connections, end
+//! subscriptions, let in-flight RPCs finish within the drain time, and only then
+//! flush and sync the store, so that every acknowledged append is on disk when
+//! the process exits.
+
+use crate::cli::ServeArgs;
+use crate::gate::{GatedStore, Phase};
+use anyhow::Context as _;
+use kizuna_eventlog::{Durability, EventStore, SledConfig, SledStore};
+use kizuna_eventlog_grpc::EventLogService;
+use kizuna_proto::v1::event_log_server::SERVICE_NAME as EVENT_LOG_SERVICE;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// How long in-flight RPCs get to finish after shutdown begins, unless told otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`start`] serves, and where.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Directory of the event log (created when missing).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (see [`RunningServer::local_addr`]).
+    pub listen: SocketAddr,
+    /// When an append is acknowledged.
+    pub durability: Durability,
+}
+
+impl ServeConfig {
+    /// A server on `data_dir` on a free loopback port, with `fsync` durability.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            durability: Durability::Fsync,
+        }
+    }
+}
+
+/// A server started by [`start`]. Call [`RunningServer::shutdown`] to stop it
+/// cleanly; merely dropping it stops it too, but without waiting for in-flight
+/// RPCs or flushing the log.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    store: SledStore,
+    health: HealthReporter,
+    phase: watch::Sender<Phase>,
+    stop_accepting: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the log in `config.data_dir`, binds `config.listen` and serves
+/// `kizuna.v1.EventLog`, `grpc.health.v1.Health` and server reflection (v1 and
+/// v1alpha) until [`RunningServer::shutdown`]. Returns once the port is bound,
+/// so clients can connect right away.
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    let store = SledStore::open(SledConfig::new(&config.data_dir).durability(config.durability))
+        .with_context(|| format!("cannot open the event log in {}", config.data_dir.display()))?;
+    match serve_store(store.clone(), config.listen).await {
+        Ok(server) => Ok(server),
+        Err(e) => {
+            // Nothing was served: still leave the log closed cleanly.
+            if let Err(close) = store.shutdown().await {
+                tracing::error!(error = %close, "closing the event log failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn serve_store(store: SledStore, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+    let (gated, phase) = GatedStore::new(Arc::new(store.clone()));
+    let gated: Arc<dyn EventStore> = Arc::new(gated);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(EVENT_LOG_SERVICE, ServingStatus::Serving)
+        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kizuna_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .context("cannot build the reflection service (v1)")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("cannot build the reflection service (v1alpha)")?;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local_addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+    let router = tonic::transport::Server::builder()
+        .add_service(EventLogService::new(gated).into_server())
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    let (stop_accepting, stopped) = oneshot::channel::<()>();
+    let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        // A dropped sender (RunningServer dropped) stops the server too.
+        let _ = stopped.await;
+    }));
+    tracing::info!(address = %local_addr, "listening on {local_addr}");
+    Ok(RunningServer {
+        local_addr,
+        store,
+        health,
+        phase,
+        stop_accepting: Some(stop_accepting),
+        serve,
+    })
+}
+
+impl RunningServer {
+    /// The address the server is bound to (with the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL clients connect to, e.g. `http://127.0.0.1:50051`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops gracefully, giving in-flight RPCs [`DEFAULT_DRAIN_TIMEOUT`]; see
+    /// [`RunningServer::shutdown_within`].
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown_within(DEFAULT_DRAIN_TIMEOUT).await
+    }
+
+    /// Stops gracefully: reports NOT_SERVING, stops accepting connections, ends
+    /// open subscriptions with UNAVAILABLE, waits up to `drain` for in-flight
+    /// RPCs, then fails whatever is still running and flushes and syncs the log.
+    /// Every append acknowledged before this returns `Ok` is durable.
+    pub async fn shutdown_within(mut self, drain: Duration) -> anyhow::Result<()> {
+        tracing::info!(drain_timeout = ?drain, "shutting down");
+        for service in [EVENT_LOG_SERVICE, ""] {
+            self.health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        if let Some(stop) = self.stop_accepting.take() {
+            let _ = stop.send(());
+        }
+        self.phase.send_replace(Phase::Draining);
+
+        let served = match tokio::time::timeout(drain, &mut self.serve).await {
+            Ok(Ok(result)) => result.context("the gRPC server failed"),
+            Ok(Err(join)) => Err(anyhow::Error::new(join).context("the gRPC server task failed")),
+            Err(_) => {
+                tracing::warn!(
+                    drain_timeout = ?drain,
+                    "RPCs still running after the drain time; failing them"
+                );
+                self.serve.abort();
+                Ok(())
+            }
+        };
+        // From here on the store answers nothing but UNAVAILABLE, so leftover
+        // connections cannot write after the final sync below.
+        self.phase.send_replace(Phase::Closed);
+        let closed = self
+            .store
+            .shutdown()
+            .await
+            .context("cannot flush the event log");
+        match &closed {
+            Ok(()) => tracing::info!("event log flushed; server stopped"),
+            Err(e) => tracing::error!(error = %e, "event log not flushed cleanly"),
+        }
+        served.and(closed)
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // Stop serving even when shutdown() was not called; a no-op after it.
+        if let Some(stop) = self.stop_accepting.take() {
+            let _ = stop.send(());
+        }
+        self.phase.send_replace(Phase::Closed);
+    }
+}
+
+/// Runs `kizuna serve`: starts the server, prints `kizuna listening on ADDR` on
+/// stdout, and shuts down gracefully on SIGTERM or SIGINT.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Handlers are installed before the address is printed: a supervisor may
+    // signal as soon as it reads it, and the default action would skip the
+    // final flush.
+    let signal = ShutdownSignal::install().context("cannot install signal handlers")?;
+    let server = start(ServeConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        durability: args.durability,
+    })
+    .await?;
+    {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the server; the address is logged too.
+        let _ = writeln!(out, "kizuna listening on {}", server.local_addr());
+        let _ = out.flush();
+    }
+    let name = signal.recv().await;
+    tracing::info!(signal = name, "signal received");
+    server.shutdown_within(args.drain_timeout).await
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
