@@ -193,3 +193,229 @@ proptest! {
         rt.block_on(run_plan(writers));
     }
 }
+
+/// One append of a read-model plan: big batches span several chunks, big
+/// payloads close chunks early.
+#[derive(Debug, Clone)]
+struct BulkAppend {
+    stream: usize,
+    events: usize,
+    payload_bytes: usize,
+    customer: Option<usize>,
+}
+
+fn bulk_append() -> impl Strategy<Value = BulkAppend> {
+    (
+        0usize..4,
+        prop_oneof![1usize..5, 200usize..700],
+        prop_oneof![0usize..64, 500usize..3000],
+        prop::option::of(0usize..2),
+    )
+        .prop_map(|(stream, events, payload_bytes, customer)| BulkAppend {
+            stream,
+            events,
+            payload_bytes,
+            customer,
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Query {
+    All {
+        from: u64,
+        category: Option<usize>,
+        event_type: Option<usize>,
+        customer: Option<usize>,
+        limit: usize,
+    },
+    Stream {
+        stream: usize,
+        backward: bool,
+        from: Option<u64>,
+        limit: usize,
+    },
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    prop_oneof![
+        (
+            0u64..3000,
+            prop::option::of(0usize..2),
+            prop::option::of(0usize..3),
+            prop::option::of(0usize..2),
+            1usize..800
+        )
+            .prop_map(|(from, category, event_type, customer, limit)| Query::All {
+                from,
+                category,
+                event_type,
+                customer,
+                limit
+            }),
+        (
+            0usize..4,
+            any::<bool>(),
+            prop::option::of(0u64..1500),
+            1usize..800
+        )
+            .prop_map(|(stream, backward, from, limit)| Query::Stream {
+                stream,
+                backward,
+                from,
+                limit
+            }),
+    ]
+}
+
+const CUSTOMERS: [uuid::Uuid; 2] = [
+    uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+    uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
+];
+const TYPES: [&str; 3] = ["bulk.one", "bulk.two", "bulk.three"];
+
+fn stream_name(n: usize) -> String {
+    // Two categories over four streams.
+    format!("{}-{n}", if n % 2 == 0 { "even" } else { "odd" })
+}
+
+async fn reads_match_the_log(appends: Vec<BulkAppend>, queries: Vec<Query>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(SledConfig::new(dir.path()).durability(Durability::None)).unwrap();
+    // Two appenders, so that groups hold several requests.
+    let halves: Vec<Vec<BulkAppend>> = vec![
+        appends.iter().step_by(2).cloned().collect(),
+        appends.iter().skip(1).step_by(2).cloned().collect(),
+    ];
+    let tasks: Vec<_> = halves
+        .into_iter()
+        .map(|plan| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for a in plan {
+                    let events = (0..a.events)
+                        .map(|i| {
+                            let mut e =
+                                ProposedEvent::new(TYPES[i % 3], vec![b'p'; a.payload_bytes]);
+                            if let Some(c) = a.customer.filter(|_| i % 2 == 0) {
+                                e = e.with_customer(CUSTOMERS[c]);
+                            }
+                            e
+                        })
+                        .collect();
+                    store
+                        .append(&stream_name(a.stream), ExpectedVersion::Any, events)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let log = store
+        .read_all(0, &EventFilter::all(), usize::MAX)
+        .await
+        .unwrap()
+        .events;
+    let n = store.head().await.unwrap().next_position;
+    assert_eq!(log.len() as u64, n);
+    assert!(
+        log.iter()
+            .enumerate()
+            .all(|(i, e)| e.global_position == i as u64)
+    );
+    assert!(store.verify().await.unwrap().is_ok());
+    for q in queries {
+        match q {
+            Query::All {
+                from,
+                category,
+                event_type,
+                customer,
+                limit,
+            } => {
+                let filter = EventFilter {
+                    categories: category
+                        .map(|c| vec![["even", "odd"][c].to_string()])
+                        .unwrap_or_default(),
+                    event_types: event_type
+                        .map(|t| vec![TYPES[t].to_string()])
+                        .unwrap_or_default(),
+                    customer_id: customer.map(|c| CUSTOMERS[c]),
+                };
+                let expected: Vec<u64> = log
+                    .iter()
+                    .filter(|e| e.global_position >= from && filter.matches(e))
+                    .take(limit)
+                    .map(|e| e.global_position)
+                    .collect();
+                let got = store.read_all(from, &filter, limit).await.unwrap();
+                let positions: Vec<u64> = got.events.iter().map(|e| e.global_position).collect();
+                assert_eq!(
+                    positions, expected,
+                    "read_all from {from} {filter:?} limit {limit}"
+                );
+                for e in &got.events {
+                    assert_eq!(e, &log[e.global_position as usize]);
+                }
+            }
+            Query::Stream {
+                stream,
+                backward,
+                from,
+                limit,
+            } => {
+                let s = stream_name(stream);
+                let mut mine: Vec<&kizuna_eventlog::RecordedEvent> =
+                    log.iter().filter(|e| e.stream == s).collect();
+                let last = mine.last().map(|e| e.stream_version);
+                let expected: Vec<u64> = if backward {
+                    mine.reverse();
+                    let start = from.unwrap_or(u64::MAX);
+                    mine.iter()
+                        .filter(|e| e.stream_version <= start)
+                        .take(limit)
+                        .map(|e| e.global_position)
+                        .collect()
+                } else {
+                    let start = from.unwrap_or(0);
+                    mine.iter()
+                        .filter(|e| e.stream_version >= start)
+                        .take(limit)
+                        .map(|e| e.global_position)
+                        .collect()
+                };
+                let direction = if backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                };
+                let got = store.read_stream(&s, direction, from, limit).await.unwrap();
+                let positions: Vec<u64> = got.events.iter().map(|e| e.global_position).collect();
+                assert_eq!(
+                    positions, expected,
+                    "read_stream {s} backward={backward} from {from:?} limit {limit}"
+                );
+                assert_eq!(got.last_version, last);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_read_path_agrees_with_a_scan_of_the_log(
+        appends in prop::collection::vec(bulk_append(), 1..12),
+        queries in prop::collection::vec(query(), 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(reads_match_the_log(appends, queries));
+    }
+}

@@ -142,8 +142,9 @@ async fn events_heads_and_chain_survive_a_restart() {
     assert_eq!(report.events_checked, 3);
 }
 
-/// Flips one byte of the stored record at `position`, below the store, the way
-/// a failing disk or a tamperer would.
+/// Flips one byte of the stored chunk that starts at `position` (each append
+/// of these tests is its own chunk), below the store, the way a failing disk
+/// or a tamperer would.
 fn flip_stored_byte(dir: &std::path::Path, position: u64, offset_from_end: usize) {
     let db = sled::open(dir).unwrap();
     let tree = db.open_tree("log").unwrap();
@@ -249,11 +250,12 @@ async fn a_rehashed_forgery_breaks_the_chain_at_the_next_event() {
         let mut key = vec![b'e'];
         key.extend_from_slice(&1u64.to_be_bytes());
         let mut value = tree.get(&key).unwrap().unwrap().to_vec();
-        // Change the payload "n1" to "X1" and fix the CRC.
+        // The chunk holds one record: `len ‖ crc ‖ protobuf`. Change the
+        // payload "n1" to "X1" and fix the CRC.
         let at = value.windows(2).position(|w| w == b"n1").unwrap();
         value[at] = b'X';
-        let crc = crc32fast::hash(&value[4..]).to_le_bytes();
-        value[..4].copy_from_slice(&crc);
+        let crc = crc32fast::hash(&value[8..]).to_le_bytes();
+        value[4..8].copy_from_slice(&crc);
         tree.insert(&key, value).unwrap();
         db.flush().unwrap();
     }

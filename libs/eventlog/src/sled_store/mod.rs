@@ -4,6 +4,7 @@
 //! straight to sled but never past the durable head, so a reader cannot see
 //! an event before it is acknowledged, nor position N+1 before N.
 
+mod chunk;
 mod disk_sync;
 pub(crate) mod keys;
 mod writer;
@@ -120,17 +121,22 @@ impl SledStore {
             .cache_capacity(config.cache_capacity_bytes)
             .open()?;
         let tree = db.open_tree("log")?;
-        let head = match tree.scan_prefix([keys::EVENT]).next_back() {
+        let head = match tree.scan_prefix([keys::CHUNK]).next_back() {
             None => LogHead::default(),
             Some(entry) => {
                 let (k, v) = entry?;
-                let position = keys::trailing_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                let first = keys::trailing_u64(&k).ok_or_else(|| StoreError::Corrupt {
                     position: 0,
-                    reason: "malformed event key".into(),
+                    reason: "malformed chunk key".into(),
                 })?;
-                let last = codec::decode(position, &v)?;
+                let last = chunk::Records::new(first, &v).last().ok_or_else(|| {
+                    StoreError::Corrupt {
+                        position: first,
+                        reason: "empty chunk".into(),
+                    }
+                })??;
                 LogHead {
-                    next_position: position + 1,
+                    next_position: last.global_position + 1,
                     last_hash: last.hash,
                 }
             }
@@ -208,19 +214,94 @@ impl SledStore {
     }
 }
 
+/// The chunk holding `position`: its first position and bytes.
+fn chunk_containing(tree: &sled::Tree, position: u64) -> StoreResult<Option<(u64, sled::IVec)>> {
+    match tree
+        .range(keys::chunk(0)..=keys::chunk(position))
+        .next_back()
+    {
+        None => Ok(None),
+        Some(entry) => {
+            let (k, v) = entry?;
+            let first = keys::trailing_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                position,
+                reason: "malformed chunk key".into(),
+            })?;
+            Ok(Some((first, v)))
+        }
+    }
+}
+
+fn missing(position: u64) -> StoreError {
+    StoreError::Corrupt {
+        position,
+        reason: "an index points to a missing event".into(),
+    }
+}
+
+/// Reads `count` events at consecutive positions from `start`.
+fn events_at(tree: &sled::Tree, start: u64, count: u64) -> StoreResult<Vec<RecordedEvent>> {
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(PAGE));
+    let end = start + count;
+    let mut position = start;
+    while position < end {
+        let (first, bytes) = chunk_containing(tree, position)?.ok_or_else(|| missing(position))?;
+        let mut records = chunk::Records::new(first, &bytes);
+        records.skip_to(position)?;
+        let before = position;
+        for event in records.by_ref() {
+            out.push(event?);
+            position += 1;
+            if position == end {
+                break;
+            }
+        }
+        if position == before {
+            return Err(missing(position));
+        }
+    }
+    Ok(out)
+}
+
+/// The event at `position`.
+pub(crate) fn event_at(tree: &sled::Tree, position: u64) -> StoreResult<RecordedEvent> {
+    events_at(tree, position, 1)?
+        .pop()
+        .ok_or_else(|| missing(position))
+}
+
+fn parse_run(
+    stream: &str,
+    entry: sled::Result<(sled::IVec, sled::IVec)>,
+) -> StoreResult<keys::Run> {
+    let (k, v) = entry?;
+    keys::Run::parse(&k, &v).ok_or_else(|| StoreError::Corrupt {
+        position: keys::trailing_u64(&v).unwrap_or(0),
+        reason: format!("malformed stream index entry of {stream}"),
+    })
+}
+
+/// The last run of `stream` whose events are below `durable`.
+pub(crate) fn last_run(
+    tree: &sled::Tree,
+    stream: &str,
+    durable: u64,
+) -> StoreResult<Option<keys::Run>> {
+    for entry in tree
+        .scan_prefix(keys::named_prefix(keys::STREAM, stream))
+        .rev()
+    {
+        let run = parse_run(stream, entry)?;
+        if run.first_position < durable {
+            return Ok(Some(run));
+        }
+    }
+    Ok(None)
+}
+
 impl Inner {
     fn durable_next(&self) -> u64 {
         self.head.borrow().next_position
-    }
-
-    fn event_at(&self, position: u64) -> StoreResult<RecordedEvent> {
-        match self.tree.get(keys::event(position))? {
-            Some(v) => codec::decode(position, &v),
-            None => Err(StoreError::Corrupt {
-                position,
-                reason: "an index points to a missing event".into(),
-            }),
-        }
     }
 
     fn read_stream(
@@ -232,60 +313,92 @@ impl Inner {
     ) -> StoreResult<StreamSlice> {
         names::validate_stream_name(stream).map_err(|r| StoreError::invalid("stream", r))?;
         let durable = self.durable_next();
-        let prefix = keys::named_prefix(keys::STREAM, stream);
-        let position_of =
-            |entry: sled::Result<(sled::IVec, sled::IVec)>| -> StoreResult<(u64, u64)> {
-                let (k, v) = entry?;
-                let version = keys::trailing_u64(&k);
-                let position = keys::trailing_u64(&v);
-                version.zip(position).ok_or_else(|| StoreError::Corrupt {
-                    position: position.unwrap_or(0),
-                    reason: format!("malformed stream index entry of {stream}"),
-                })
-            };
-        let mut last_version = None;
-        for entry in self.tree.scan_prefix(&prefix).rev() {
-            let (version, position) = position_of(entry)?;
-            if position < durable {
-                last_version = Some(version);
-                break;
-            }
-        }
-        let Some(last) = last_version else {
+        let Some(last) = last_run(&self.tree, stream, durable)?.map(|r| r.last_version()) else {
             return Ok(StreamSlice {
                 events: Vec::new(),
                 last_version: None,
             });
         };
+        let prefix = keys::named_prefix(keys::STREAM, stream);
         let mut events = Vec::with_capacity(limit.min(PAGE));
-        let mut take = |version: u64, position: u64| -> StoreResult<()> {
-            let event = self.event_at(position)?;
-            if event.stream != stream || event.stream_version != version {
-                return Err(StoreError::Corrupt {
-                    position,
-                    reason: format!("stream index says {stream}@{version}, the event disagrees"),
-                });
+        let limit = limit as u64;
+        let mut take = |run: keys::Run, from: u64, to: u64| -> StoreResult<()> {
+            // Versions from..=to of `run`, ascending.
+            let start = run.first_position + (from - run.first_version);
+            let mut got = events_at(&self.tree, start, to - from + 1)?;
+            for (event, version) in got.iter().zip(from..) {
+                if event.stream != stream || event.stream_version != version {
+                    return Err(StoreError::Corrupt {
+                        position: event.global_position,
+                        reason: format!(
+                            "stream index says {stream}@{version}, the event disagrees"
+                        ),
+                    });
+                }
             }
-            events.push(event);
+            if direction == Direction::Backward {
+                got.reverse();
+            }
+            events.extend(got);
             Ok(())
         };
         match direction {
             Direction::Forward => {
                 let from = from_version.unwrap_or(0);
-                if from <= last {
-                    let range = keys::with_u64(&prefix, from)..=keys::with_u64(&prefix, last);
-                    for entry in self.tree.range(range).take(limit) {
-                        let (version, position) = position_of(entry)?;
-                        take(version, position)?;
+                // The run holding `from` starts at or before it.
+                let first_key = match self
+                    .tree
+                    .range(keys::with_u64(&prefix, 0)..=keys::with_u64(&prefix, from))
+                    .next_back()
+                {
+                    Some(entry) => parse_run(stream, entry)?.first_version,
+                    None => from,
+                };
+                let mut wanted = limit;
+                let mut version = from;
+                if first_key > last {
+                    wanted = 0;
+                }
+                for entry in self
+                    .tree
+                    .range(keys::with_u64(&prefix, first_key)..=keys::with_u64(&prefix, last))
+                {
+                    if wanted == 0 {
+                        break;
                     }
+                    let run = parse_run(stream, entry)?;
+                    if run.first_position >= durable || version > last {
+                        break;
+                    }
+                    if run.last_version() < version {
+                        continue;
+                    }
+                    let from = version.max(run.first_version);
+                    let to = run.last_version().min(from + wanted - 1);
+                    take(run, from, to)?;
+                    wanted -= to - from + 1;
+                    version = to + 1;
                 }
             }
             Direction::Backward => {
                 let from = from_version.unwrap_or(last).min(last);
-                let range = keys::with_u64(&prefix, 0)..=keys::with_u64(&prefix, from);
-                for entry in self.tree.range(range).rev().take(limit) {
-                    let (version, position) = position_of(entry)?;
-                    take(version, position)?;
+                let mut wanted = limit;
+                for entry in self
+                    .tree
+                    .range(keys::with_u64(&prefix, 0)..=keys::with_u64(&prefix, from))
+                    .rev()
+                {
+                    if wanted == 0 {
+                        break;
+                    }
+                    let run = parse_run(stream, entry)?;
+                    if run.first_position >= durable {
+                        continue;
+                    }
+                    let to = run.last_version().min(from);
+                    let low = run.first_version.max((to + 1).saturating_sub(wanted));
+                    take(run, low, to)?;
+                    wanted -= to - low + 1;
                 }
             }
         }
@@ -345,20 +458,28 @@ impl Inner {
                 next_position: from,
             });
         }
+        // Chunks (and per-chunk index entries) are keyed by their first
+        // position, which may lie before `from`.
+        let start = chunk_containing(&self.tree, from)?.map_or(from, |(first, _)| first);
+        let full = |events: Vec<RecordedEvent>, last: u64| AllSlice {
+            events,
+            next_position: last + 1,
+        };
         match Self::index_prefixes(filter) {
             None => {
-                let range = keys::event(from)..keys::event(durable);
-                for entry in self.tree.range(range) {
+                for entry in self.tree.range(keys::chunk(start)..keys::chunk(durable)) {
                     let (k, v) = entry?;
-                    let position = keys::trailing_u64(&k).unwrap_or(0);
-                    let event = codec::decode(position, &v)?;
-                    if filter.matches(&event) {
-                        events.push(event);
-                        if events.len() == limit {
-                            return Ok(AllSlice {
-                                events,
-                                next_position: position + 1,
-                            });
+                    let first = keys::trailing_u64(&k).unwrap_or(0);
+                    let mut records = chunk::Records::new(first, &v);
+                    records.skip_to(from)?;
+                    for event in records {
+                        let event = event?;
+                        if filter.matches(&event) {
+                            let position = event.global_position;
+                            events.push(event);
+                            if events.len() == limit {
+                                return Ok(full(events, position));
+                            }
                         }
                     }
                 }
@@ -368,20 +489,18 @@ impl Inner {
                     .iter()
                     .map(|p| {
                         self.tree
-                            .range(keys::with_u64(p, from)..keys::with_u64(p, durable))
+                            .range(keys::with_u64(p, start)..keys::with_u64(p, durable))
                             .peekable()
                     })
                     .collect();
                 loop {
-                    // k-way merge of the index runs by position; k is small.
-                    let mut best: Option<(usize, u64)> = None;
-                    for (i, it) in iters.iter_mut().enumerate() {
+                    // Merge the index runs by chunk; k is small.
+                    let mut chunk_first: Option<u64> = None;
+                    for it in &mut iters {
                         match it.peek() {
                             Some(Ok((k, _))) => {
-                                let p = keys::trailing_u64(k).unwrap_or(u64::MAX);
-                                if best.is_none_or(|(_, b)| p < b) {
-                                    best = Some((i, p));
-                                }
+                                let c = keys::trailing_u64(k).unwrap_or(u64::MAX);
+                                chunk_first = Some(chunk_first.map_or(c, |b| b.min(c)));
                             }
                             Some(Err(_)) => {
                                 if let Some(Err(e)) = it.next() {
@@ -391,16 +510,40 @@ impl Inner {
                             None => {}
                         }
                     }
-                    let Some((i, position)) = best else { break };
-                    iters[i].next();
-                    let event = self.event_at(position)?;
-                    if filter.matches(&event) {
-                        events.push(event);
-                        if events.len() == limit {
-                            return Ok(AllSlice {
-                                events,
-                                next_position: position + 1,
-                            });
+                    let Some(first) = chunk_first else { break };
+                    let mut offsets = Vec::new();
+                    for it in &mut iters {
+                        if let Some(Ok((k, v))) = it.next_if(
+                            |e| matches!(e, Ok((k, _)) if keys::trailing_u64(k) == Some(first)),
+                        ) {
+                            let _ = k;
+                            offsets.extend(keys::decode_offsets(&v).ok_or_else(|| {
+                                StoreError::Corrupt {
+                                    position: first,
+                                    reason: "malformed index entry".into(),
+                                }
+                            })?);
+                        }
+                    }
+                    offsets.sort_unstable();
+                    offsets.dedup();
+                    let bytes = self
+                        .tree
+                        .get(keys::chunk(first))?
+                        .ok_or_else(|| missing(first))?;
+                    let mut records = chunk::Records::new(first, &bytes);
+                    for offset in offsets {
+                        let position = first + u64::from(offset);
+                        if position < from {
+                            continue;
+                        }
+                        records.skip_to(position)?;
+                        let event = records.next().ok_or_else(|| missing(position))??;
+                        if filter.matches(&event) {
+                            events.push(event);
+                            if events.len() == limit {
+                                return Ok(full(events, position));
+                            }
                         }
                     }
                 }
@@ -419,55 +562,64 @@ impl Inner {
         // `None` after a record that could not be read: its successor's link
         // cannot be checked.
         let mut prev_hash = Some([0u8; HASH_LEN]);
-        for entry in self.tree.range(keys::event(0)..keys::event(durable)) {
+        let note_break = |report: &mut VerifyReport, position: u64, description: String| {
+            report.first_break.get_or_insert(VerifyProblem {
+                position,
+                description,
+            });
+        };
+        for entry in self.tree.range(keys::chunk(0)..keys::chunk(durable)) {
             let (k, v) = entry?;
-            let Some(position) = keys::trailing_u64(&k).filter(|_| k.len() == 9) else {
-                report.first_break.get_or_insert(VerifyProblem {
-                    position: expected,
-                    description: "malformed event key".into(),
-                });
+            let Some(first) = keys::trailing_u64(&k).filter(|_| k.len() == 9) else {
+                note_break(&mut report, expected, "malformed chunk key".into());
                 continue;
             };
-            if position != expected {
+            if first != expected {
                 report.gaps.push(VerifyProblem {
                     position: expected,
-                    description: format!("gap: positions {expected}..{} missing", position - 1),
+                    description: format!(
+                        "gap: positions {expected}..{} missing",
+                        first.saturating_sub(1)
+                    ),
                 });
                 prev_hash = None;
             }
-            expected = position + 1;
-            report.events_checked += 1;
-            let problem = match codec::decode(position, &v) {
-                Err(e) => {
-                    prev_hash = None;
-                    Some(e.to_string())
+            let mut records = chunk::Records::new(first, &v);
+            loop {
+                let position = records.next_position();
+                let Some(raw) = records.next_raw() else { break };
+                let decoded = raw.and_then(|(position, bytes)| codec::decode(position, bytes));
+                report.events_checked += 1;
+                match decoded {
+                    Err(e) => {
+                        prev_hash = None;
+                        note_break(&mut report, position, e.to_string());
+                    }
+                    Ok(event) => {
+                        if codec::event_hash(&event) != event.hash {
+                            note_break(
+                                &mut report,
+                                position,
+                                "hash mismatch: the event's content differs from what was hashed"
+                                    .into(),
+                            );
+                        } else if prev_hash.is_some_and(|p| p != event.prev_hash) {
+                            note_break(
+                                &mut report,
+                                position,
+                                format!(
+                                    "chain broken: prev_hash differs from the hash of position {}",
+                                    position.saturating_sub(1)
+                                ),
+                            );
+                        }
+                        prev_hash = Some(event.hash);
+                    }
                 }
-                Ok(event) => {
-                    let problem = if codec::event_hash(&event) != event.hash {
-                        Some(
-                            "hash mismatch: the event's content differs from what was hashed"
-                                .to_string(),
-                        )
-                    } else if prev_hash.is_some_and(|p| p != event.prev_hash) {
-                        Some(format!(
-                            "chain broken: prev_hash differs from the hash of position {}",
-                            position.saturating_sub(1)
-                        ))
-                    } else {
-                        None
-                    };
-                    prev_hash = Some(event.hash);
-                    problem
-                }
-            };
-            if let Some(description) = problem {
-                report.first_break.get_or_insert(VerifyProblem {
-                    position,
-                    description,
-                });
             }
+            expected = records.next_position();
         }
-        if expected != durable {
+        if expected < durable {
             report.gaps.push(VerifyProblem {
                 position: expected,
                 description: format!("gap: positions {expected}..{} missing", durable - 1),

@@ -10,13 +10,12 @@
 //! throughput.
 
 use super::disk_sync::{DiskSyncer, Durability};
-use super::keys;
+use super::{chunk, keys};
 use crate::codec;
 use crate::error::{StoreError, StoreResult};
 use crate::event::{Clock, HASH_LEN, RecordedEvent};
-use crate::names::category_of;
 use crate::store::{AppendResult, LogHead, StreamAppend};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -49,9 +48,73 @@ pub(crate) struct Writer {
 /// The log as it will be once the group being built is written.
 #[derive(Default)]
 struct Pending {
-    batch: sled::Batch,
+    /// New events in position order, with their stored bytes.
+    events: Vec<(RecordedEvent, Vec<u8>)>,
+    /// New stream runs, one per stream per accepted request.
+    runs: Vec<(String, keys::Run)>,
     stream_heads: HashMap<String, u64>,
-    events_by_id: HashMap<Uuid, RecordedEvent>,
+    /// Index into `events` by event id, for retries within the group.
+    by_id: HashMap<Uuid, usize>,
+}
+
+impl Pending {
+    /// One atomic batch: events in chunks, runs, ids, and per-chunk indexes.
+    fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (stream, run) in &self.runs {
+            batch.insert(
+                keys::with_u64(&keys::named_prefix(keys::STREAM, stream), run.first_version),
+                &run.value(),
+            );
+        }
+        let mut events = self.events.iter().peekable();
+        while let Some((first, _)) = events.peek() {
+            let chunk_first = first.global_position;
+            let mut chunk = Vec::new();
+            let mut by_type: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+            let mut by_category: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+            let mut by_customer: BTreeMap<Uuid, Vec<u32>> = BTreeMap::new();
+            let mut offset = 0u32;
+            while let Some((event, record)) = events.next_if(|_| {
+                (offset as usize) < chunk::MAX_EVENTS && chunk.len() < chunk::MAX_BYTES
+            }) {
+                chunk::push_record(&mut chunk, record);
+                batch.insert(
+                    &keys::event_id(&event.event_id),
+                    &event.global_position.to_be_bytes(),
+                );
+                by_type.entry(&event.event_type).or_default().push(offset);
+                by_category
+                    .entry(event.category())
+                    .or_default()
+                    .push(offset);
+                if let Some(c) = event.customer_id {
+                    by_customer.entry(c).or_default().push(offset);
+                }
+                offset += 1;
+            }
+            batch.insert(&keys::chunk(chunk_first), chunk);
+            for (t, offsets) in by_type {
+                batch.insert(
+                    keys::with_u64(&keys::named_prefix(keys::EVENT_TYPE, t), chunk_first),
+                    keys::encode_offsets(&offsets),
+                );
+            }
+            for (c, offsets) in by_category {
+                batch.insert(
+                    keys::with_u64(&keys::named_prefix(keys::CATEGORY, c), chunk_first),
+                    keys::encode_offsets(&offsets),
+                );
+            }
+            for (c, offsets) in by_customer {
+                batch.insert(
+                    keys::with_u64(&keys::customer_prefix(&c), chunk_first),
+                    keys::encode_offsets(&offsets),
+                );
+            }
+        }
+        batch
+    }
 }
 
 type Reply = oneshot::Sender<StoreResult<Vec<AppendResult>>>;
@@ -133,7 +196,7 @@ impl Writer {
         if new_events > 0 {
             let write = self
                 .tree
-                .apply_batch(pending.batch)
+                .apply_batch(pending.into_batch())
                 .map_err(StoreError::from)
                 .and_then(|()| self.make_durable());
             if let Err(e) = write {
@@ -165,19 +228,9 @@ impl Writer {
         }
     }
 
-    fn stored_event(&self, position: u64) -> StoreResult<RecordedEvent> {
-        match self.tree.get(keys::event(position))? {
-            Some(v) => codec::decode(position, &v),
-            None => Err(StoreError::Corrupt {
-                position,
-                reason: "an index points to a missing event".into(),
-            }),
-        }
-    }
-
     fn existing(&self, id: &Uuid, pending: &Pending) -> StoreResult<Option<RecordedEvent>> {
-        if let Some(e) = pending.events_by_id.get(id) {
-            return Ok(Some(e.clone()));
+        if let Some(i) = pending.by_id.get(id) {
+            return Ok(pending.events.get(*i).map(|(e, _)| e.clone()));
         }
         match self.tree.get(keys::event_id(id))? {
             Some(v) => {
@@ -185,7 +238,7 @@ impl Writer {
                     position: 0,
                     reason: format!("event-id index entry of {id} is malformed"),
                 })?;
-                self.stored_event(position).map(Some)
+                super::event_at(&self.tree, position).map(Some)
             }
             None => Ok(None),
         }
@@ -195,10 +248,7 @@ impl Writer {
         if let Some(v) = pending.stream_heads.get(stream) {
             return Ok(Some(*v));
         }
-        Ok(self
-            .tree
-            .get(keys::stream_head(stream))?
-            .and_then(|v| keys::trailing_u64(&v)))
+        Ok(super::last_run(&self.tree, stream, u64::MAX)?.map(|r| r.last_version()))
     }
 
     /// Checks one request against the log plus `pending` and, when it is
@@ -227,7 +277,6 @@ impl Writer {
         let mut results = Vec::with_capacity(appends.len());
         for (a, first_version) in appends.iter().zip(versions) {
             let first_position = self.head.next_position;
-            let category = category_of(&a.stream);
             for (offset, proposed) in (0u64..).zip(&a.events) {
                 let position = self.head.next_position;
                 let mut event = RecordedEvent {
@@ -246,41 +295,21 @@ impl Writer {
                     hash: [0; HASH_LEN],
                 };
                 event.hash = codec::event_hash(&event);
-                let pos = position.to_be_bytes();
-                let b = &mut pending.batch;
-                b.insert(&keys::event(position), codec::encode(&event));
-                b.insert(
-                    keys::with_u64(
-                        &keys::named_prefix(keys::STREAM, &a.stream),
-                        event.stream_version,
-                    ),
-                    &pos,
-                );
-                b.insert(&keys::event_id(&event.event_id), &pos);
-                if let Some(c) = &event.customer_id {
-                    b.insert(keys::with_u64(&keys::customer_prefix(c), position), &[]);
-                }
-                b.insert(
-                    keys::with_u64(
-                        &keys::named_prefix(keys::EVENT_TYPE, &event.event_type),
-                        position,
-                    ),
-                    &[],
-                );
-                b.insert(
-                    keys::with_u64(&keys::named_prefix(keys::CATEGORY, category), position),
-                    &[],
-                );
                 self.head = LogHead {
                     next_position: position + 1,
                     last_hash: event.hash,
                 };
-                pending.events_by_id.insert(event.event_id, event);
+                let record = codec::encode(&event);
+                pending.by_id.insert(event.event_id, pending.events.len());
+                pending.events.push((event, record));
             }
-            let last_version = first_version + a.events.len() as u64 - 1;
-            pending
-                .batch
-                .insert(keys::stream_head(&a.stream), &last_version.to_be_bytes());
+            let run = keys::Run {
+                first_version,
+                first_position,
+                count: a.events.len() as u64,
+            };
+            let last_version = run.last_version();
+            pending.runs.push((a.stream.clone(), run));
             pending.stream_heads.insert(a.stream.clone(), last_version);
             results.push(AppendResult {
                 stream: a.stream.clone(),
