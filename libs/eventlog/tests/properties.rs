@@ -275,7 +275,7 @@ const TYPES: [&str; 3] = ["bulk.one", "bulk.two", "bulk.three"];
 
 fn stream_name(n: usize) -> String {
     // Two categories over four streams.
-    format!("{}-{n}", if n % 2 == 0 { "even" } else { "odd" })
+    format!("{}-{n}", if n.is_multiple_of(2) { "even" } else { "odd" })
 }
 
 async fn reads_match_the_log(appends: Vec<BulkAppend>, queries: Vec<Query>) {
@@ -296,7 +296,7 @@ async fn reads_match_the_log(appends: Vec<BulkAppend>, queries: Vec<Query>) {
                         .map(|i| {
                             let mut e =
                                 ProposedEvent::new(TYPES[i % 3], vec![b'p'; a.payload_bytes]);
-                            if let Some(c) = a.customer.filter(|_| i % 2 == 0) {
+                            if let Some(c) = a.customer.filter(|_| i.is_multiple_of(2)) {
                                 e = e.with_customer(CUSTOMERS[c]);
                             }
                             e
