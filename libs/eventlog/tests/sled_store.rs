@@ -142,43 +142,54 @@ async fn events_heads_and_chain_survive_a_restart() {
     assert_eq!(report.events_checked, 3);
 }
 
-/// Flips one byte of the stored chunk that starts at `position` (each append
-/// of these tests is its own chunk), below the store, the way a failing disk
-/// or a tamperer would.
-fn flip_stored_byte(dir: &std::path::Path, position: u64, offset_from_end: usize) {
+/// Writes `payloads` to `stream`, one append (so one chunk) each, and closes
+/// the store.
+async fn fill_and_close(dir: &std::path::Path, stream: &str, payloads: &[String]) {
+    let store = open(dir, Durability::Fsync);
+    for payload in payloads {
+        store
+            .append(
+                stream,
+                ExpectedVersion::Any,
+                vec![ProposedEvent::new("customer.noted", payload.clone())],
+            )
+            .await
+            .unwrap();
+    }
+    store.shutdown().await.unwrap();
+}
+
+/// Changes the stored chunk that starts at `position` below the store, the
+/// way a failing disk or a tamperer would: `edit` gets its bytes (`None` when
+/// it returns `None`, the chunk is removed).
+fn edit_stored_chunk(
+    dir: &std::path::Path,
+    position: u64,
+    edit: impl FnOnce(Vec<u8>) -> Option<Vec<u8>>,
+) {
     let db = sled::open(dir).unwrap();
     let tree = db.open_tree("log").unwrap();
     let mut key = vec![b'e'];
     key.extend_from_slice(&position.to_be_bytes());
-    let mut value = tree.get(&key).unwrap().expect("stored event").to_vec();
-    let i = value.len() - offset_from_end;
-    value[i] ^= 0x20;
-    tree.insert(&key, value).unwrap();
+    let value = tree.get(&key).unwrap().expect("stored chunk").to_vec();
+    match edit(value) {
+        Some(value) => tree.insert(&key, value).unwrap(),
+        None => tree.remove(&key).unwrap(),
+    };
     db.flush().unwrap();
 }
 
 #[tokio::test]
 async fn a_flipped_byte_is_reported_by_verify_and_never_read_as_data() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = open(dir.path(), Durability::Fsync);
-        for n in 0..5 {
-            store
-                .append(
-                    "customer-7",
-                    ExpectedVersion::Any,
-                    vec![ProposedEvent::new(
-                        "customer.noted",
-                        format!("{{\"note\":\"n{n}\"}}"),
-                    )],
-                )
-                .await
-                .unwrap();
-        }
-        store.shutdown().await.unwrap();
-    }
+    let notes: Vec<String> = (0..5).map(|n| format!("{{\"note\":\"n{n}\"}}")).collect();
+    fill_and_close(dir.path(), "customer-7", &notes).await;
     // Inside the payload, near the record's end.
-    flip_stored_byte(dir.path(), 2, 40);
+    edit_stored_chunk(dir.path(), 2, |mut chunk| {
+        let i = chunk.len() - 40;
+        chunk[i] ^= 0x20;
+        Some(chunk)
+    });
     let store = open(dir.path(), Durability::Fsync);
     let report = store.verify().await.unwrap();
     assert!(!report.is_ok());
@@ -230,35 +241,17 @@ async fn a_flipped_byte_is_reported_by_verify_and_never_read_as_data() {
 async fn a_rehashed_forgery_breaks_the_chain_at_the_next_event() {
     // A tamperer who fixes the checksum still cannot fix the chain.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = open(dir.path(), Durability::None);
-        for n in 0..3 {
-            store
-                .append(
-                    "customer-7",
-                    ExpectedVersion::Any,
-                    vec![ProposedEvent::new("customer.noted", format!("n{n}"))],
-                )
-                .await
-                .unwrap();
-        }
-        store.shutdown().await.unwrap();
-    }
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&1u64.to_be_bytes());
-        let mut value = tree.get(&key).unwrap().unwrap().to_vec();
+    let notes: Vec<String> = (0..3).map(|n| format!("n{n}")).collect();
+    fill_and_close(dir.path(), "customer-7", &notes).await;
+    edit_stored_chunk(dir.path(), 1, |mut chunk| {
         // The chunk holds one record: `len ‖ crc ‖ protobuf`. Change the
         // payload "n1" to "X1" and fix the CRC.
-        let at = value.windows(2).position(|w| w == b"n1").unwrap();
-        value[at] = b'X';
-        let crc = crc32fast::hash(&value[8..]).to_le_bytes();
-        value[4..8].copy_from_slice(&crc);
-        tree.insert(&key, value).unwrap();
-        db.flush().unwrap();
-    }
+        let at = chunk.windows(2).position(|w| w == b"n1").unwrap();
+        chunk[at] = b'X';
+        let crc = crc32fast::hash(&chunk[8..]).to_le_bytes();
+        chunk[4..8].copy_from_slice(&crc);
+        Some(chunk)
+    });
     let store = open(dir.path(), Durability::None);
     let report = store.verify().await.unwrap();
     let brk = report.first_break.expect("a break");
@@ -304,28 +297,9 @@ async fn a_stalled_subscriber_does_not_hold_back_writers() {
 #[tokio::test]
 async fn verify_reports_a_gap_in_positions() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = open(dir.path(), Durability::None);
-        for _ in 0..4 {
-            store
-                .append(
-                    "lead-1",
-                    ExpectedVersion::Any,
-                    vec![ProposedEvent::new("lead.x", "{}")],
-                )
-                .await
-                .unwrap();
-        }
-        store.shutdown().await.unwrap();
-    }
-    {
-        let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&1u64.to_be_bytes());
-        tree.remove(&key).unwrap();
-        db.flush().unwrap();
-    }
+    let notes: Vec<String> = (0..4).map(|n| format!("n{n}")).collect();
+    fill_and_close(dir.path(), "lead-1", &notes).await;
+    edit_stored_chunk(dir.path(), 1, |_| None);
     let store = open(dir.path(), Durability::None);
     let report = store.verify().await.unwrap();
     assert_eq!(report.gaps.len(), 1, "{report:?}");

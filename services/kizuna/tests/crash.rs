@@ -10,7 +10,8 @@
 
 use futures::StreamExt;
 use kizuna_eventlog::{
-    Direction, EventFilter, EventStore, ExpectedVersion, ProposedEvent, StoreError, StreamAppend,
+    AppendResult, Direction, EventFilter, EventStore, ExpectedVersion, ProposedEvent, StoreError,
+    StreamAppend,
 };
 use kizuna_eventlog_grpc::RemoteStore;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -30,6 +31,19 @@ struct Acked {
     event: ProposedEvent,
     position: u64,
     version: u64,
+}
+
+/// Records the events of `append` as acknowledged where `result` put them.
+fn record_acked(acked: &mut Vec<Acked>, append: &StreamAppend, result: &AppendResult) {
+    assert_eq!(result.stream, append.stream);
+    for (i, event) in append.events.iter().enumerate() {
+        acked.push(Acked {
+            stream: append.stream.clone(),
+            event: event.clone(),
+            position: result.first_position + i as u64,
+            version: result.first_version + i as u64,
+        });
+    }
 }
 
 async fn spawn_server(data_dir: &Path) -> (Child, String) {
@@ -122,16 +136,8 @@ async fn append_until_killed(
         match result {
             Ok(results) => {
                 let mut acked = acked.lock().await;
-                for (append, r) in appends.iter().zip(results) {
-                    assert_eq!(r.stream, append.stream);
-                    for (i, event) in append.events.iter().enumerate() {
-                        acked.push(Acked {
-                            stream: append.stream.clone(),
-                            event: event.clone(),
-                            position: r.first_position + i as u64,
-                            version: r.first_version + i as u64,
-                        });
-                    }
+                for (append, r) in appends.iter().zip(&results) {
+                    record_acked(&mut acked, append, r);
                 }
                 let _ = acks.send(());
             }
@@ -267,15 +273,7 @@ async fn every_acknowledged_event_survives_sigkill() {
                     for (e, p) in slice.events.iter().zip(&append.events) {
                         assert!(e.matches(&append.stream, p));
                     }
-                    let mut acked = acked.lock().await;
-                    for (i, event) in append.events.iter().enumerate() {
-                        acked.push(Acked {
-                            stream: append.stream.clone(),
-                            event: event.clone(),
-                            position: r.first_position + i as u64,
-                            version: r.first_version + i as u64,
-                        });
-                    }
+                    record_acked(&mut *acked.lock().await, &append, r);
                 }
                 // A two-stream append whose NoStream stream now exists can
                 // only be the same append already written, which is handled
