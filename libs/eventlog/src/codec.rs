@@ -85,7 +85,27 @@ pub fn event_hash(event: &RecordedEvent) -> [u8; HASH_LEN] {
     *blake3::hash(&canonical).as_bytes()
 }
 
-/// Encodes `event` (whose `hash` must already be set) for storage.
+/// Computes `event.hash` and returns the stored bytes, encoding once: `hash`
+/// has the highest tag, so the stored protobuf is the canonical bytes followed
+/// by the hash field.
+pub fn seal(event: &mut RecordedEvent) -> Vec<u8> {
+    let canonical = to_stored(event, false);
+    let mut out = Vec::with_capacity(4 + canonical.encoded_len() + 3 + HASH_LEN);
+    out.extend_from_slice(&[0; 4]);
+    // Encoding into a Vec cannot run out of space.
+    let _ = canonical.encode(&mut out);
+    event.hash = *blake3::hash(&out[4..]).as_bytes();
+    // Field 16, wire type 2 (length-delimited): key varint 0x82 0x01.
+    out.extend_from_slice(&[0x82, 0x01, HASH_LEN as u8]);
+    out.extend_from_slice(&event.hash);
+    let crc = crc32fast::hash(&out[4..]);
+    out[..4].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Encodes `event` (whose `hash` must already be set) for storage: the
+/// two-step form `seal` is checked against.
+#[cfg(test)]
 pub fn encode(event: &RecordedEvent) -> Vec<u8> {
     let stored = to_stored(event, true);
     let mut out = Vec::with_capacity(4 + stored.encoded_len());
@@ -186,6 +206,16 @@ mod tests {
     fn round_trips_every_field() {
         let e = sample();
         assert_eq!(decode(42, &encode(&e)), Ok(e));
+    }
+
+    #[test]
+    fn seal_hashes_and_encodes_like_the_two_steps() {
+        let mut e = sample();
+        e.hash = [0; HASH_LEN];
+        let sealed = seal(&mut e);
+        assert_eq!(e.hash, event_hash(&e));
+        assert_eq!(sealed, encode(&e));
+        assert_eq!(decode(42, &sealed), Ok(e));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Framing of a chunk: consecutive stored records, each preceded by its length.
 //!
-//! `u32 LE length ‖ record` repeated, where each record is `codec::encode`'s
+//! `u32 LE length ‖ record` repeated, where each record is `codec::seal`'s
 //! CRC-checked bytes. A damaged length cannot yield wrong data: the record it
 //! frames fails its CRC or its position check in `codec::decode`.
 

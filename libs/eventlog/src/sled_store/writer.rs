@@ -294,12 +294,11 @@ impl Writer {
                     prev_hash: self.head.last_hash,
                     hash: [0; HASH_LEN],
                 };
-                event.hash = codec::event_hash(&event);
+                let record = codec::seal(&mut event);
                 self.head = LogHead {
                     next_position: position + 1,
                     last_hash: event.hash,
                 };
-                let record = codec::encode(&event);
                 pending.by_id.insert(event.event_id, pending.events.len());
                 pending.events.push((event, record));
             }
