@@ -179,7 +179,7 @@ async fn run_plan(writers: Vec<Vec<Op>>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn concurrent_appenders_keep_the_log_gap_free_and_ordered(
@@ -404,7 +404,7 @@ async fn reads_match_the_log(appends: Vec<BulkAppend>, queries: Vec<Query>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn every_read_path_agrees_with_a_scan_of_the_log(
