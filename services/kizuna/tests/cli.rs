@@ -605,3 +605,68 @@ async fn serve_stops_cleanly_on_sigterm_and_keeps_its_events() {
     let (status, stderr) = serve.terminate().await;
     assert!(status.success(), "exit {status:?}; stderr: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_exits_2_and_reads_fail_with_data_loss_on_a_damaged_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = || ServeConfig {
+        data_dir: data.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        durability: Durability::Fsync,
+    };
+    let server = kizuna::start(config()).await.unwrap();
+    for n in 0..3 {
+        events(
+            &server.endpoint(),
+            &[
+                "append",
+                "--stream",
+                "customer-7",
+                "--type",
+                "customer.noted",
+                "--data",
+                &format!("{{\"note\":\"n{n}\"}}"),
+            ],
+            None,
+        )
+        .await
+        .ok();
+    }
+    server.shutdown().await.unwrap();
+
+    // Damage the payload of the event at position 1 below the store (each
+    // append above is its own chunk, keyed b'e' + its first position).
+    {
+        let db = sled::open(&data).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let mut key = vec![b'e'];
+        key.extend_from_slice(&1u64.to_be_bytes());
+        let mut chunk = tree.get(&key).unwrap().unwrap().to_vec();
+        let at = chunk.windows(2).position(|w| w == b"n1").unwrap();
+        chunk[at] = b'X';
+        tree.insert(&key, chunk).unwrap();
+        db.flush().unwrap();
+    }
+
+    let server = kizuna::start(config()).await.unwrap();
+    let verify = events(&server.endpoint(), &["verify"], None).await;
+    assert_eq!(verify.code, Some(2), "stderr: {}", verify.stderr);
+    let report = &verify.json()[0];
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_break"]["position"], 1);
+
+    let read = events(
+        &server.endpoint(),
+        &["read", "--stream", "customer-7"],
+        None,
+    )
+    .await;
+    assert_eq!(read.code, Some(1));
+    assert!(read.stderr.contains("DATA_LOSS"), "{}", read.stderr);
+    assert!(
+        !read.stdout.contains("X1"),
+        "damaged data must never be printed"
+    );
+    server.shutdown().await.unwrap();
+}
