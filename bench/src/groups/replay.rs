@@ -7,10 +7,10 @@
 
 use super::{Ctx, grpc, net};
 use crate::fixture;
-use crate::measure::{Budget, Sample, histogram, nanos, run_concurrent};
+use crate::measure::{Budget, Sample, histogram, nanos};
 use crate::report::{Group, Report, Row};
 use anyhow::{Result, ensure};
-use kizuna_eventlog::{Durability, EventFilter, EventStore, ExpectedVersion, SledStore};
+use kizuna_eventlog::{Durability, EventFilter, EventStore, SledStore};
 use kizuna_proto::v1::{ReadAllRequest, event_log_client::EventLogClient};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -32,21 +32,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> Result<()> {
         duration: Duration::from_secs(3600),
         max_events: ctx.replay_events,
     };
-    let fill = run_concurrent(fill_budget, FILL_CLIENTS, FILL_BATCH as u64, |i| {
-        let store = store.clone();
-        let stream = fixture::stream_name(i);
-        let payload = ctx.payload.clone();
-        move || {
-            let store = store.clone();
-            let stream = stream.clone();
-            let events = fixture::events(FILL_BATCH, &payload);
-            async move {
-                store.append(&stream, ExpectedVersion::Any, events).await?;
-                Ok(())
-            }
-        }
-    })
-    .await?;
+    let fill =
+        super::store::run_appenders(&store, fill_budget, FILL_CLIENTS, FILL_BATCH, &ctx.payload)
+            .await?;
     let head = store.head().await?.next_position;
     let mut extra = serde_json::Map::new();
     extra.insert("log_events".into(), json!(head));

@@ -4,10 +4,11 @@
 
 use super::{CLIENTS, Ctx, MODES};
 use crate::fixture;
-use crate::measure::run_concurrent;
+use crate::measure::{Budget, Sample, run_concurrent};
 use crate::report::{Group, Report, Row};
 use anyhow::Result;
 use kizuna_eventlog::{Durability, EventStore, ExpectedVersion, SledStore};
+use prost::bytes::Bytes;
 use serde_json::json;
 
 pub async fn run(ctx: &Ctx, report: &mut Report) -> Result<()> {
@@ -22,13 +23,19 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-async fn one(ctx: &Ctx, mode: Durability, clients: usize, batch: usize) -> Result<Row> {
-    let dir = tempfile::tempdir_in(&ctx.base)?;
-    let store = SledStore::open(ctx.store_config(dir.path(), mode))?;
-    let sample = run_concurrent(ctx.budget, clients, batch as u64, |i| {
+/// Runs `clients` concurrent appenders of `batch`-event appends, each to its
+/// own stream, against `store` within `budget`.
+pub async fn run_appenders(
+    store: &SledStore,
+    budget: Budget,
+    clients: usize,
+    batch: usize,
+    payload: &Bytes,
+) -> Result<Sample> {
+    run_concurrent(budget, clients, batch as u64, |i| {
         let store = store.clone();
         let stream = fixture::stream_name(i);
-        let payload = ctx.payload.clone();
+        let payload = payload.clone();
         move || {
             let store = store.clone();
             let stream = stream.clone();
@@ -39,7 +46,13 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, batch: usize) -> Resul
             }
         }
     })
-    .await?;
+    .await
+}
+
+async fn one(ctx: &Ctx, mode: Durability, clients: usize, batch: usize) -> Result<Row> {
+    let dir = tempfile::tempdir_in(&ctx.base)?;
+    let store = SledStore::open(ctx.store_config(dir.path(), mode))?;
+    let sample = run_appenders(&store, ctx.budget, clients, batch, &ctx.payload).await?;
     let written = store.head().await?.next_position;
     store.shutdown().await?;
     let on_disk = fixture::disk_usage(dir.path());
