@@ -513,10 +513,9 @@ impl Inner {
                     let Some(first) = chunk_first else { break };
                     let mut offsets = Vec::new();
                     for it in &mut iters {
-                        if let Some(Ok((k, v))) = it.next_if(
+                        if let Some(Ok((_, v))) = it.next_if(
                             |e| matches!(e, Ok((k, _)) if keys::trailing_u64(k) == Some(first)),
                         ) {
-                            let _ = k;
                             offsets.extend(keys::decode_offsets(&v).ok_or_else(|| {
                                 StoreError::Corrupt {
                                     position: first,
@@ -638,8 +637,10 @@ async fn run_subscription(
     let mut head = inner.head.clone();
     let mut caught_up = false;
     loop {
-        if position < head.borrow_and_update().next_position {
-            match inner.read_all(position, &filter, PAGE) {
+        let durable = head.borrow_and_update().next_position;
+        if position < durable {
+            // The filter was validated once, when the subscription was made.
+            match inner.read_range(position, durable, &filter, PAGE) {
                 Ok(slice) => {
                     position = slice.next_position;
                     for event in slice.events {
