@@ -471,3 +471,156 @@ mod tests {
         assert_eq!(ContactError::Empty.to_string(), "the value is empty");
     }
 }
+
+/// Longest accepted name, company or address line, in characters (after
+/// normalisation).
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// A text field that may be left empty: normalised, or `""` when blank.
+fn optional_text(input: &str, field: &str) -> Result<String, crate::DomainError> {
+    match normalize_text(input) {
+        Ok(v) if v.chars().count() > MAX_TEXT_CHARS => Err(crate::DomainError::invalid(
+            field,
+            format!("is longer than {MAX_TEXT_CHARS} characters"),
+        )),
+        Ok(v) if v.chars().any(char::is_control) => Err(crate::DomainError::invalid(
+            field,
+            "must not contain control characters",
+        )),
+        Ok(v) => Ok(v),
+        Err(ContactError::Empty) => Ok(String::new()),
+        Err(e) => Err(crate::DomainError::invalid(field, e.to_string())),
+    }
+}
+
+/// Applies the input rule to every field of `data`, naming fields as
+/// `{prefix}.email`, `{prefix}.postal_address.lines[0]`, …: e-mail and phone
+/// normalised (blank means "not given"), names, company and address lines NFKC
+/// with whitespace collapsed, country upper-cased. Leaves the question of
+/// which fields are required to the caller.
+pub fn normalize_contact(
+    data: &crate::pb::ContactData,
+    default_region: Region,
+    prefix: &str,
+) -> Result<crate::pb::ContactData, crate::DomainError> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let email = match normalize_email(&data.email) {
+        Ok(v) => v,
+        Err(ContactError::Empty) => String::new(),
+        Err(e) => return Err(crate::DomainError::invalid(field("email"), e.to_string())),
+    };
+    let phone = match normalize_phone(&data.phone, default_region) {
+        Ok(v) => v,
+        Err(ContactError::Empty) => String::new(),
+        Err(e) => return Err(crate::DomainError::invalid(field("phone"), e.to_string())),
+    };
+    let postal_address = match &data.postal_address {
+        None => None,
+        Some(a) => {
+            let mut lines = Vec::with_capacity(a.lines.len());
+            for (i, line) in a.lines.iter().enumerate() {
+                let line = optional_text(line, &field(&format!("postal_address.lines[{i}]")))?;
+                if !line.is_empty() {
+                    lines.push(line);
+                }
+            }
+            let country = a.country.trim().to_ascii_uppercase();
+            if !country.is_empty()
+                && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(crate::DomainError::invalid(
+                    field("postal_address.country"),
+                    "must be a two-letter ISO 3166-1 code such as \"JP\"",
+                ));
+            }
+            let address = crate::pb::PostalAddress {
+                lines,
+                locality: optional_text(&a.locality, &field("postal_address.locality"))?,
+                region: optional_text(&a.region, &field("postal_address.region"))?,
+                postal_code: optional_text(&a.postal_code, &field("postal_address.postal_code"))?,
+                country,
+            };
+            (address != crate::pb::PostalAddress::default()).then_some(address)
+        }
+    };
+    Ok(crate::pb::ContactData {
+        given_name: optional_text(&data.given_name, &field("given_name"))?,
+        family_name: optional_text(&data.family_name, &field("family_name"))?,
+        email,
+        phone,
+        postal_address,
+        company: optional_text(&data.company, &field("company"))?,
+    })
+}
+
+#[cfg(test)]
+mod contact_data_tests {
+    use super::*;
+    use crate::pb;
+
+    fn jp() -> Region {
+        "JP".parse().expect("JP")
+    }
+
+    #[test]
+    fn every_field_follows_the_input_rule() {
+        let raw = pb::ContactData {
+            given_name: " ﾀﾛｳ ".into(),
+            family_name: "山田\u{3000}".into(),
+            email: " Taro@Example.JP ".into(),
+            phone: "０９０-１２３４-５６７８".into(),
+            postal_address: Some(pb::PostalAddress {
+                lines: vec!["１－２－３　丸の内".into(), "  ".into()],
+                locality: "千代田区".into(),
+                region: "東京都".into(),
+                postal_code: "１００－０００５".into(),
+                country: "jp".into(),
+            }),
+            company: "ＡＣＭＥ  株式会社".into(),
+        };
+        let n = normalize_contact(&raw, jp(), "contact").expect("valid");
+        assert_eq!(n.given_name, "タロウ");
+        assert_eq!(n.family_name, "山田");
+        assert_eq!(n.email, "taro@example.jp");
+        assert_eq!(n.phone, "+819012345678");
+        assert_eq!(n.company, "ACME 株式会社");
+        let a = n.postal_address.expect("address");
+        assert_eq!(a.lines, ["1-2-3 丸の内"]);
+        assert_eq!(
+            (a.postal_code.as_str(), a.country.as_str()),
+            ("100-0005", "JP")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field_and_blanks_mean_absent() {
+        let bad_email = pb::ContactData {
+            email: "taro@".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            normalize_contact(&bad_email, jp(), "contact"),
+            Err(crate::DomainError::InvalidArgument { field, .. }) if field == "contact.email"
+        ));
+        let bad_country = pb::ContactData {
+            postal_address: Some(pb::PostalAddress {
+                country: "Japan".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            normalize_contact(&bad_country, jp(), "c"),
+            Err(crate::DomainError::InvalidArgument { field, .. }) if field == "c.postal_address.country"
+        ));
+        let blank = pb::ContactData {
+            email: "   ".into(),
+            postal_address: Some(pb::PostalAddress::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            normalize_contact(&blank, jp(), "c"),
+            Ok(pb::ContactData::default())
+        );
+    }
+}

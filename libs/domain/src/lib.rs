@@ -4,9 +4,35 @@
 //! so the rules can be tested without a store, a clock or a network, and the
 //! services that do I/O stay thin adapters around them.
 //!
+//! - [`decider`]: the shape of every aggregate's rules, with the injected
+//!   clock and id source;
+//! - [`event`]: typed events, their catalog and the upcaster registry;
+//! - [`testing`]: given / when / then for deciders;
+//! - [`lead`], [`customer`], [`ticket`], [`survey`]: the aggregates;
 //! - [`contact`]: the contact-data input rule (how e-mail addresses, phone
 //!   numbers, names and addresses are normalised before they are recorded).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod contact;
+pub mod customer;
+pub mod decider;
+pub mod error;
+pub mod event;
+pub mod lead;
+pub mod survey;
+pub mod testing;
+pub mod ticket;
+pub mod time;
+
+pub use decider::{Context, Decider, DerivedIds, IdSource, SequentialIds};
+pub use error::DomainError;
+pub use event::{DecodeError, DomainEvent, EventMessage, Upcasters};
+pub use kizuna_proto::v1 as pb;
+
+/// Every upcaster kizuna knows: what the services read the log through.
+pub fn upcasters() -> Upcasters {
+    let mut upcasters = Upcasters::new();
+    lead::register_upcasters(&mut upcasters);
+    upcasters
+}

@@ -12,8 +12,8 @@ use crate::status::store_error_from_status;
 use futures::StreamExt;
 use kizuna_eventlog::{
     AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription, ExpectedVersion,
-    LogHead, ProposedEvent, StoreError, StoreResult, StreamAppend, StreamSlice, SubscribeFrom,
-    SubscriptionItem, VerifyReport,
+    LogHead, ProposedEvent, RecordedEvent, StoreError, StoreResult, StreamAppend, StreamSlice,
+    SubscribeFrom, SubscriptionItem, VerifyReport,
 };
 use kizuna_proto::v1;
 use kizuna_proto::v1::event_log_client::EventLogClient;
@@ -192,6 +192,27 @@ impl EventStore for RemoteStore {
             events,
             next_position,
         })
+    }
+
+    #[tracing::instrument(level = "debug", name = "RemoteStore.read_event", skip_all)]
+    async fn read_event(&self, event_id: uuid::Uuid) -> StoreResult<Option<RecordedEvent>> {
+        let response = self
+            .client
+            .clone()
+            .read_event(v1::ReadEventRequest {
+                event_id: event_id.to_string(),
+            })
+            .await;
+        match response {
+            Ok(r) => match r.into_inner().event {
+                Some(e) => convert::recorded_event_from_proto(e, "event")
+                    .map(Some)
+                    .map_err(malformed),
+                None => Err(malformed(StoreError::invalid("event", "missing"))),
+            },
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(store_error_from_status(s)),
+        }
     }
 
     #[tracing::instrument(level = "debug", name = "RemoteStore.head", skip_all)]

@@ -36,7 +36,8 @@ fn index(path: &str, field: &str, i: usize) -> String {
     format!("{}[{i}]", join(path, field))
 }
 
-fn parse_uuid(text: &str, field: String) -> StoreResult<Uuid> {
+/// A required UUID field (not nil).
+pub fn parse_uuid(text: &str, field: String) -> StoreResult<Uuid> {
     let id = Uuid::try_parse(text)
         .map_err(|e| StoreError::invalid(field.clone(), format!("{text:?} is not a UUID: {e}")))?;
     if id.is_nil() {

@@ -375,6 +375,27 @@ impl EventLog for EventLogService {
         Ok(Response::new(convert::log_head_to_proto(head)))
     }
 
+    #[tracing::instrument(name = "EventLog.ReadEvent", skip_all)]
+    async fn read_event(
+        &self,
+        request: Request<v1::ReadEventRequest>,
+    ) -> Result<Response<v1::ReadEventResponse>, Status> {
+        let req = request.into_inner();
+        let id = convert::parse_uuid(&req.event_id, "event_id".into())
+            .map_err(status_from_store_error)?;
+        match self
+            .store
+            .read_event(id)
+            .await
+            .map_err(status_from_store_error)?
+        {
+            Some(event) => Ok(Response::new(v1::ReadEventResponse {
+                event: Some(convert::recorded_event_to_proto(event)),
+            })),
+            None => Err(Status::not_found(format!("event {id} is not in the log"))),
+        }
+    }
+
     #[tracing::instrument(name = "EventLog.Verify", skip_all)]
     async fn verify(
         &self,

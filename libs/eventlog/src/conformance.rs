@@ -113,6 +113,18 @@ pub async fn append_and_read_back(store: &dyn EventStore) {
     }
     assert_eq!(slice.events[0].occurred_at, occurred);
     assert_eq!(slice.events[0].schema_version, 2);
+    for recorded in &slice.events {
+        let by_id = store
+            .read_event(recorded.event_id)
+            .await
+            .expect("read_event");
+        assert_eq!(by_id.as_ref(), Some(recorded), "read_event by id");
+    }
+    assert_eq!(
+        store.read_event(Uuid::now_v7()).await.expect("read_event"),
+        None,
+        "an unknown id reads as absent"
+    );
     assert_eq!(slice.events[1].schema_version, 1);
     assert_eq!(
         slice.events[1].occurred_at, slice.events[1].recorded_at,

@@ -22,7 +22,8 @@ pub mod conformance;
 pub use codec::event_hash;
 pub use error::{StoreError, StoreResult};
 pub use event::{
-    Clock, EventMetadata, HASH_LEN, ProposedEvent, RecordedEvent, SystemClock, Timestamp,
+    Clock, EventMetadata, HASH_LEN, ManualClock, ProposedEvent, RecordedEvent, SystemClock,
+    Timestamp,
 };
 pub use limits::Limits;
 pub use sled_store::{Durability, SledConfig, SledStore};

@@ -252,6 +252,11 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<AllSlice>;
 
+    /// The event with id `event_id`, if the log holds it (durably). Commands use
+    /// this to find the first result of a retried command, whose event ids are
+    /// derived from the command id.
+    async fn read_event(&self, event_id: Uuid) -> StoreResult<Option<RecordedEvent>>;
+
     /// The log's head.
     async fn head(&self) -> StoreResult<LogHead>;
 

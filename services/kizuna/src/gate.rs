@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use kizuna_eventlog::{
     AllSlice, AppendResult, Direction, EventFilter, EventStore, EventSubscription, ExpectedVersion,
-    LogHead, ProposedEvent, StoreError, StoreResult, StreamAppend, StreamSlice, SubscribeFrom,
-    VerifyReport,
+    LogHead, ProposedEvent, RecordedEvent, StoreError, StoreResult, StreamAppend, StreamSlice,
+    SubscribeFrom, VerifyReport,
 };
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -93,6 +93,11 @@ impl EventStore for GatedStore {
     ) -> StoreResult<AllSlice> {
         self.check(Phase::Draining)?;
         self.inner.read_all(from_position, filter, limit).await
+    }
+
+    async fn read_event(&self, event_id: uuid::Uuid) -> StoreResult<Option<RecordedEvent>> {
+        self.check(Phase::Draining)?;
+        self.inner.read_event(event_id).await
     }
 
     async fn head(&self) -> StoreResult<LogHead> {

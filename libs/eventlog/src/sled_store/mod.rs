@@ -24,6 +24,7 @@ use crate::store::{
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
 use writer::{Job, Writer};
 
 /// How to open a [`SledStore`].
@@ -302,6 +303,22 @@ pub(crate) fn last_run(
 impl Inner {
     fn durable_next(&self) -> u64 {
         self.head.borrow().next_position
+    }
+
+    fn read_event(&self, id: &Uuid) -> StoreResult<Option<RecordedEvent>> {
+        let Some(v) = self.tree.get(keys::event_id(id))? else {
+            return Ok(None);
+        };
+        let position = keys::trailing_u64(&v).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("event-id index entry of {id} is malformed"),
+        })?;
+        // The index is written in the same batch as the event, but a reader
+        // must not see an event before it is durable.
+        if position >= self.durable_next() {
+            return Ok(None);
+        }
+        event_at(&self.tree, position).map(Some)
     }
 
     fn read_stream(
@@ -728,6 +745,10 @@ impl EventStore for SledStore {
         limit: usize,
     ) -> StoreResult<AllSlice> {
         self.inner.read_all(from_position, filter, limit)
+    }
+
+    async fn read_event(&self, event_id: Uuid) -> StoreResult<Option<RecordedEvent>> {
+        self.inner.read_event(&event_id)
     }
 
     async fn head(&self) -> StoreResult<LogHead> {

@@ -1,0 +1,1 @@
+//! Survey responses: CSAT and NPS, linked to a ticket, a campaign or nothing.

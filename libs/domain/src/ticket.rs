@@ -1,0 +1,1 @@
+//! The support ticket: a customer's question, from opening to closing, with SLAs.

@@ -1,0 +1,2 @@
+//! CustomerService over gRPC.
+#![forbid(unsafe_code)]

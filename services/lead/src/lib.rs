@@ -1,0 +1,2 @@
+//! LeadService over gRPC.
+#![forbid(unsafe_code)]

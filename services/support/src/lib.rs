@@ -1,0 +1,2 @@
+//! SupportService over gRPC.
+#![forbid(unsafe_code)]
