@@ -17,6 +17,8 @@ pub mod kizuna {
 
 pub use kizuna::v1;
 
+pub mod catalog;
+
 /// Encoded `FileDescriptorSet` of every kizuna proto file and its imports, for
 /// server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

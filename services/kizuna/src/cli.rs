@@ -33,6 +33,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Append, read, follow and check the events of a running server.
     Events(EventsArgs),
+    /// Call any RPC with a JSON request, e.g.
+    /// `kizuna call LeadService/CaptureLead '{"source":"web",…}'`; prints the JSON response.
+    Call(CallArgs),
 }
 
 /// Flags of `kizuna serve`.
@@ -78,6 +81,24 @@ pub enum EventsCommand {
     Head,
     /// Check the whole log's hash chain; exits with 2 when it does not hold.
     Verify,
+}
+
+/// Flags of `kizuna call`.
+#[derive(Debug, Clone, Args)]
+pub struct CallArgs {
+    /// gRPC endpoint of the server (`http://` is assumed when no scheme is given).
+    #[arg(long, env = "KIZUNA_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    /// List every callable method instead of calling one.
+    #[arg(long, conflicts_with_all = ["method", "request"])]
+    pub list: bool,
+    /// `Service/Method`, e.g. `LeadService/CaptureLead` or `EventLog/Head`.
+    #[arg(required_unless_present = "list")]
+    pub method: Option<String>,
+    /// The request as proto3 JSON (field names as in the .proto); `-` reads
+    /// it from stdin; empty means `{}`.
+    #[arg(default_value = "{}")]
+    pub request: String,
 }
 
 /// Flags of `kizuna events append`.

@@ -220,6 +220,13 @@ fn filter(args: &FilterArgs) -> Result<EventFilter, InputError> {
 
 /// Connects to `endpoint`, taking `host:port` as `http://host:port`.
 pub async fn connect(endpoint: &str) -> Result<EventLogClient<Channel>, ClientError> {
+    let channel = connect_channel(endpoint).await?;
+    // A page of large events can pass the 4 MiB default; the server bounds it.
+    Ok(EventLogClient::new(channel).max_decoding_message_size(usize::MAX))
+}
+
+/// A channel to `endpoint` (`http://` is assumed without a scheme).
+pub async fn connect_channel(endpoint: &str) -> Result<Channel, ClientError> {
     let url = if endpoint.contains("://") {
         endpoint.to_string()
     } else {
@@ -237,8 +244,7 @@ pub async fn connect(endpoint: &str) -> Result<EventLogClient<Channel>, ClientEr
             endpoint: url,
             source,
         })?;
-    // A page of large events can pass the 4 MiB default; the server bounds it.
-    Ok(EventLogClient::new(channel).max_decoding_message_size(usize::MAX))
+    Ok(channel)
 }
 
 async fn read_stream(

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod call;
 pub mod cli;
 pub mod client;
 mod gate;
@@ -27,7 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
     // unless something is wrong, since its stdout is the data.
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
-        Command::Events(_) => "warn",
+        Command::Events(_) | Command::Call(_) => "warn",
     };
     kizuna_telemetry::init(default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -53,9 +54,36 @@ pub fn run(cli: Cli) -> ExitCode {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
             }),
+            Command::Call(args) => run_call(args).await,
         }
     });
     // Tasks left behind after a drain timeout must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
+}
+
+async fn run_call(args: cli::CallArgs) -> ExitCode {
+    if args.list {
+        for line in call::list_methods() {
+            println!("{line}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let request = if args.request == "-" {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("error: cannot read stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+        text
+    } else {
+        args.request
+    };
+    let method = args.method.unwrap_or_default();
+    call::run(&args.endpoint, &method, &request)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })
 }
