@@ -426,11 +426,23 @@ impl CommandRunner {
                 self.store.append_multi(appends).await
             };
             match result {
+                Ok(streams) if streams.iter().all(|r| r.already_existed) => {
+                    // Deciding again may have produced only a prefix of what
+                    // the first run appended (the state moved on): the
+                    // complete first result comes from the derived ids.
+                    return match self.first_result(meta.command_id).await? {
+                        Some(first) => Ok(first),
+                        None => Ok(Committed {
+                            streams,
+                            replayed: true,
+                            event_types,
+                        }),
+                    };
+                }
                 Ok(streams) => {
-                    let replayed = streams.iter().all(|r| r.already_existed);
                     return Ok(Committed {
                         streams,
-                        replayed,
+                        replayed: false,
                         event_types,
                     });
                 }

@@ -36,6 +36,9 @@ kizuna_domain::event_enum! {
 enum CounterCommand {
     Bump(usize),
     FailIfAbove(usize),
+    /// Bumps by 1, and once more by 1 while the counter is still 0: the
+    /// first run appends two events, a retry decides only the first.
+    BumpTwiceFromZero,
 }
 
 impl Decider for Counter {
@@ -53,6 +56,20 @@ impl Decider for Counter {
                 id: ctx.new_id().to_string(),
                 by: u32::try_from(*n).unwrap_or(u32::MAX),
             })]),
+            CounterCommand::BumpTwiceFromZero => {
+                let bump = |id: Uuid| {
+                    CounterEvent::Bumped(Bumped {
+                        id: id.to_string(),
+                        by: 1,
+                    })
+                };
+                let first = bump(Uuid::from_u128(1));
+                Ok(if *state == 0 {
+                    vec![first, bump(Uuid::from_u128(2))]
+                } else {
+                    vec![first]
+                })
+            }
             CounterCommand::FailIfAbove(max) if state > max => {
                 Err(DomainError::rejected("TOO_BIG", "over"))
             }
@@ -218,4 +235,42 @@ async fn a_no_op_reports_no_streams() {
     assert!(done.streams.is_empty() && !done.replayed);
     assert_eq!(store.head().await.expect("head").next_position, 0);
     let _ = Plan::new();
+}
+
+#[tokio::test]
+async fn a_retry_that_decides_fewer_events_still_returns_the_whole_first_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SledStore::open(SledConfig::new(dir.path()).durability(Durability::None)).expect("open"),
+    );
+    // A fixed clock makes the retried first event byte-identical to the original.
+    let clock = Arc::new(kizuna_eventlog::ManualClock::new(
+        kizuna_eventlog::Timestamp::from_unix_nanos(1),
+    ));
+    let runner = CommandRunner::new(store.clone(), clock, Upcasters::new());
+    let stream = format!("counter-{}", Uuid::now_v7());
+    let meta = CommandMeta::new(Uuid::now_v7());
+    let first = runner
+        .execute::<Counter>(&meta, &stream, None, &CounterCommand::BumpTwiceFromZero)
+        .await
+        .expect("first");
+    assert_eq!(first.event_types.len(), 2);
+    let again = runner
+        .execute::<Counter>(&meta, &stream, None, &CounterCommand::BumpTwiceFromZero)
+        .await
+        .expect("retry");
+    assert!(again.replayed);
+    assert_eq!(
+        again.streams,
+        first
+            .streams
+            .iter()
+            .map(|s| kizuna_eventlog::AppendResult {
+                already_existed: true,
+                ..s.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(again.event_types, first.event_types);
+    assert_eq!(store.head().await.expect("head").next_position, 2);
 }
