@@ -78,7 +78,7 @@ pub enum IndexError {
 
 /// The event types the index reads; everything else is filtered out by the
 /// subscription itself.
-const INDEXED_TYPES: [&str; 7] = [
+const INDEXED_TYPES: [&str; 9] = [
     "lead.captured",
     "lead.contact_updated",
     "lead.duplicate_absorbed",
@@ -86,6 +86,8 @@ const INDEXED_TYPES: [&str; 7] = [
     "lead.converted",
     "customer.registered",
     "customer.contact_updated",
+    "customer.merged",
+    "customer.merge_undone",
 ];
 
 fn filter() -> EventFilter {
@@ -117,14 +119,26 @@ impl DuplicateIndex {
     /// Starts following `store` from position 0 on a spawned task. Must be
     /// called inside a tokio runtime.
     pub fn spawn(store: Arc<dyn EventStore>, upcasters: Upcasters) -> Self {
+        Self::spawn_with_task(store, upcasters).0
+    }
+
+    /// [`DuplicateIndex::spawn`], also returning the task, so that a server
+    /// can stop it and know that it no longer holds the store.
+    pub fn spawn_with_task(
+        store: Arc<dyn EventStore>,
+        upcasters: Upcasters,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let data = Arc::new(RwLock::new(Index::default()));
         let (tx, rx) = watch::channel(0);
-        tokio::spawn(follow(store.clone(), upcasters, data.clone(), tx));
-        Self {
-            data,
-            applied: rx,
-            store,
-        }
+        let task = tokio::spawn(follow(store.clone(), upcasters, data.clone(), tx));
+        (
+            Self {
+                data,
+                applied: rx,
+                store,
+            },
+            task,
+        )
     }
 
     /// Every position below the returned one has been applied.
@@ -218,6 +232,9 @@ struct Index {
     by_name: HashMap<String, BTreeSet<Party>>,
     /// Converted or merged leads: never indexed again.
     closed_leads: HashSet<Uuid>,
+    /// Customers merged into another, with their contact data, out of the
+    /// index until the merge is undone.
+    merged_customers: HashMap<Uuid, pb::ContactData>,
 }
 
 impl Index {
@@ -254,10 +271,13 @@ impl Index {
     }
 
     fn upsert(&mut self, party: Party, contact: pb::ContactData) {
-        if let Party::Lead(id) = party
-            && self.closed_leads.contains(&id)
-        {
-            return;
+        match party {
+            Party::Lead(id) if self.closed_leads.contains(&id) => return,
+            Party::Customer(id) if self.merged_customers.contains_key(&id) => {
+                self.merged_customers.insert(id, contact);
+                return;
+            }
+            _ => {}
         }
         self.remove(party);
         let keys = Keys::of(&contact);
@@ -338,6 +358,35 @@ impl Index {
                     None => self.close_lead(id),
                 }
             }
+            "customer" if event.event_type == "customer.merged" => {
+                match pb::CustomerMerged::decode(&event.payload[..]) {
+                    Ok(e) => match Uuid::try_parse(&e.customer_id) {
+                        Ok(id) => {
+                            let party = Party::Customer(id);
+                            if let Some(contact) = self.parties.get(&party).cloned() {
+                                self.remove(party);
+                                self.merged_customers.insert(id, contact);
+                            }
+                        }
+                        Err(_) => skip(&format!("customer id {:?} is not a UUID", e.customer_id)),
+                    },
+                    Err(e) => skip(&e),
+                }
+            }
+            "customer" if event.event_type == "customer.merge_undone" => {
+                match pb::CustomerMergeUndone::decode(&event.payload[..]) {
+                    // The event is on both streams; the source's copy brings it back.
+                    Ok(e) if e.customer_id == e.source_customer_id => {
+                        if let Ok(id) = Uuid::try_parse(&e.customer_id)
+                            && let Some(contact) = self.merged_customers.remove(&id)
+                        {
+                            self.upsert(Party::Customer(id), contact);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => skip(&e),
+                }
+            }
             "customer" => {
                 let decoded = match event.event_type.as_str() {
                     "customer.registered" => pb::CustomerRegistered::decode(&event.payload[..])
@@ -370,35 +419,72 @@ async fn follow(
     data: Arc<RwLock<Index>>,
     applied: watch::Sender<u64>,
 ) {
-    use futures::StreamExt as _;
-    let mut subscription = match store.subscribe(SubscribeFrom::Position(0), filter()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("duplicate index cannot subscribe to the log: {e}");
-            return;
+    // A subscription can end under us (a remote log restarting, the network);
+    // the index then resumes from what it applied, after a growing pause, so
+    // duplicate search recovers on its own. It stops for good only when the
+    // service that owns the index is gone.
+    let mut backoff = RESUBSCRIBE_MIN;
+    loop {
+        let from = *applied.borrow();
+        match store
+            .subscribe(SubscribeFrom::Position(from), filter())
+            .await
+        {
+            Ok(subscription) => {
+                let failed = apply_until_end(subscription, &upcasters, &data, &applied).await;
+                match failed {
+                    None => return,
+                    Some(e) => tracing::info!(
+                        "duplicate index subscription ended ({e}); resuming from position {} in {backoff:?}",
+                        *applied.borrow()
+                    ),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "duplicate index cannot subscribe to the log ({e}); retrying in {backoff:?}"
+                )
+            }
         }
-    };
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = applied.closed() => return,
+        }
+        backoff = (backoff * 2).min(RESUBSCRIBE_MAX);
+    }
+}
+
+/// Shortest and longest pause before the index subscribes again.
+const RESUBSCRIBE_MIN: Duration = Duration::from_millis(100);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
+
+/// Applies a subscription's events until it ends: `None` when the index's
+/// owner is gone or the log closed the stream, `Some(error)` when it failed.
+async fn apply_until_end(
+    mut subscription: kizuna_eventlog::EventSubscription,
+    upcasters: &Upcasters,
+    data: &Arc<RwLock<Index>>,
+    applied: &watch::Sender<u64>,
+) -> Option<kizuna_eventlog::StoreError> {
+    use futures::StreamExt as _;
     loop {
         let item = tokio::select! {
             item = subscription.next() => item,
-            () = applied.closed() => return,
+            () = applied.closed() => return None,
         };
         let next = match item {
             Some(Ok(SubscriptionItem::Event(event))) => {
                 data.write()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .apply(&event, &upcasters);
+                    .apply(&event, upcasters);
                 event.global_position + 1
             }
             Some(Ok(SubscriptionItem::CaughtUp { next_position })) => {
                 tracing::debug!(next_position, "duplicate index caught up with the log");
                 next_position
             }
-            Some(Err(e)) => {
-                tracing::warn!("duplicate index subscription failed: {e}");
-                return;
-            }
-            None => return,
+            Some(Err(e)) => return Some(e),
+            None => return None,
         };
         applied.send_if_modified(|at| {
             let moved = next > *at;
@@ -461,5 +547,89 @@ mod tests {
             vec![]
         );
         assert!(!index.by_email.contains_key("new@example.jp"));
+    }
+
+    fn customer_event(customer_id: Uuid, event_type: &str, payload: Vec<u8>) -> RecordedEvent {
+        RecordedEvent {
+            event_id: Uuid::now_v7(),
+            stream: format!("customer-{customer_id}"),
+            stream_version: 0,
+            global_position: 0,
+            event_type: event_type.into(),
+            schema_version: 1,
+            customer_id: Some(customer_id),
+            occurred_at: kizuna_eventlog::Timestamp::from_unix_nanos(0),
+            recorded_at: kizuna_eventlog::Timestamp::from_unix_nanos(0),
+            metadata: Default::default(),
+            payload: payload.into(),
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn a_merged_away_customer_leaves_the_index_until_the_merge_is_undone() {
+        let (source, target) = (Uuid::from_u128(10), Uuid::from_u128(11));
+        let upcasters = Upcasters::new();
+        let mut index = Index::default();
+        let email = contact("", "", "dup@example.jp", "");
+        for id in [source, target] {
+            index.apply(
+                &customer_event(
+                    id,
+                    "customer.registered",
+                    pb::CustomerRegistered {
+                        customer_id: id.to_string(),
+                        contact: Some(email.clone()),
+                        ..Default::default()
+                    }
+                    .encode_to_vec(),
+                ),
+                &upcasters,
+            );
+        }
+        assert_eq!(lookup(&index, &email).len(), 2);
+        index.apply(
+            &customer_event(
+                source,
+                "customer.merged",
+                pb::CustomerMerged {
+                    customer_id: source.to_string(),
+                    merged_into_customer_id: target.to_string(),
+                    merge_id: "m".into(),
+                }
+                .encode_to_vec(),
+            ),
+            &upcasters,
+        );
+        assert_eq!(
+            lookup(&index, &email),
+            vec![(Party::Customer(target), vec![MatchField::Email])]
+        );
+        let undone = |on: Uuid| pb::CustomerMergeUndone {
+            customer_id: on.to_string(),
+            merge_id: "m".into(),
+            source_customer_id: source.to_string(),
+            target_customer_id: target.to_string(),
+        };
+        // The target's copy of the undo changes nothing; the source's restores it.
+        index.apply(
+            &customer_event(
+                target,
+                "customer.merge_undone",
+                undone(target).encode_to_vec(),
+            ),
+            &upcasters,
+        );
+        assert_eq!(lookup(&index, &email).len(), 1);
+        index.apply(
+            &customer_event(
+                source,
+                "customer.merge_undone",
+                undone(source).encode_to_vec(),
+            ),
+            &upcasters,
+        );
+        assert_eq!(lookup(&index, &email).len(), 2);
     }
 }

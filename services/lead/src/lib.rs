@@ -38,7 +38,21 @@ pub struct LeadConfig {
 /// live; it stops when the returned server (and every clone of its service)
 /// is dropped.
 pub fn service(runner: CommandRunner, config: LeadConfig) -> LeadServiceServer<LeadApi> {
-    let index =
-        duplicates::DuplicateIndex::spawn(runner.store().clone(), runner.upcasters().clone());
-    LeadServiceServer::new(LeadApi::new(runner, config, index))
+    service_with_index_task(runner, config).0
+}
+
+/// [`service`], also returning the duplicate index's task, so that a server
+/// shutting down can stop it and know it no longer holds the log.
+pub fn service_with_index_task(
+    runner: CommandRunner,
+    config: LeadConfig,
+) -> (LeadServiceServer<LeadApi>, tokio::task::JoinHandle<()>) {
+    let (index, task) = duplicates::DuplicateIndex::spawn_with_task(
+        runner.store().clone(),
+        runner.upcasters().clone(),
+    );
+    (
+        LeadServiceServer::new(LeadApi::new(runner, config, index)),
+        task,
+    )
 }
