@@ -24,6 +24,7 @@ async fn start() -> (Server, EventLogClient<Channel>) {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         durability: kizuna_eventlog::Durability::Flush,
+        ..kizuna::ServeConfig::new(dir.path())
     })
     .await
     .unwrap();

@@ -55,6 +55,20 @@ pub struct ServeArgs {
     /// the server exits anyway (e.g. 10 or 2.5).
     #[arg(long, env = "KIZUNA_DRAIN_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub drain_timeout: Duration,
+    /// Which services this process runs: all (default), log, or one command
+    /// role (lead, customer, support) against the log at --log-endpoint.
+    #[arg(long, env = "KIZUNA_ROLE", value_enum, default_value = "all")]
+    pub role: crate::server::Role,
+    /// URL of the log node (`kizuna serve --role log`) a command role appends to.
+    #[arg(long, env = "KIZUNA_LOG_ENDPOINT", value_name = "URL")]
+    pub log_endpoint: Option<String>,
+    /// Region for phone numbers written without a country code (ISO 3166-1
+    /// alpha-2, e.g. JP or US).
+    #[arg(long, env = "KIZUNA_DEFAULT_REGION", default_value = crate::server::DEFAULT_REGION)]
+    pub default_region: kizuna_domain::contact::Region,
+    /// Seconds between two SLA breach checks of the support role.
+    #[arg(long, env = "KIZUNA_SLA_CHECK_INTERVAL", default_value = "10", value_parser = parse_seconds)]
+    pub sla_check_interval: Duration,
 }
 
 /// `kizuna events`: the client of a server's EventLog service.

@@ -14,9 +14,14 @@
 use crate::cli::ServeArgs;
 use crate::gate::{GatedStore, Phase};
 use anyhow::Context as _;
-use kizuna_eventlog::{Durability, EventStore, SledConfig, SledStore};
-use kizuna_eventlog_grpc::EventLogService;
+use kizuna_command::CommandRunner;
+use kizuna_domain::contact::Region;
+use kizuna_eventlog::{Clock, Durability, EventStore, SledConfig, SledStore, SystemClock};
+use kizuna_eventlog_grpc::{EventLogService, RemoteStore};
+use kizuna_proto::v1::customer_service_server::SERVICE_NAME as CUSTOMER_SERVICE;
 use kizuna_proto::v1::event_log_server::SERVICE_NAME as EVENT_LOG_SERVICE;
+use kizuna_proto::v1::lead_service_server::SERVICE_NAME as LEAD_SERVICE;
+use kizuna_proto::v1::support_service_server::SERVICE_NAME as SUPPORT_SERVICE;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -31,24 +36,90 @@ use tonic_health::server::HealthReporter;
 /// How long in-flight RPCs get to finish after shutdown begins, unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default region for phone numbers written without a country code.
+pub const DEFAULT_REGION: &str = "JP";
+
+/// Default time between two SLA breach checks.
+pub const DEFAULT_SLA_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which services one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// Everything in one process on the local log (the default).
+    #[default]
+    All,
+    /// Only the event log (EventLog), for command roles in other processes.
+    Log,
+    /// Only LeadService, against the log at `--log-endpoint`.
+    Lead,
+    /// Only CustomerService, against the log at `--log-endpoint`.
+    Customer,
+    /// Only SupportService and its SLA breach watcher, against the log at `--log-endpoint`.
+    Support,
+}
+
+impl Role {
+    /// Whether this role keeps the log itself (others reach it over gRPC).
+    pub fn owns_log(self) -> bool {
+        matches!(self, Self::All | Self::Log)
+    }
+
+    fn serves(self, role: Role) -> bool {
+        self == Role::All || self == role
+    }
+}
+
 /// What [`start`] serves, and where.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
-    /// Directory of the event log (created when missing).
+    /// Directory of the event log (created when missing); unused by command roles.
     pub data_dir: PathBuf,
     /// Address to listen on; port 0 picks a free port (see [`RunningServer::local_addr`]).
     pub listen: SocketAddr,
     /// When an append is acknowledged.
     pub durability: Durability,
+    /// Which services to run.
+    pub role: Role,
+    /// The log node a command role appends to (required for lead, customer
+    /// and support; not allowed for all and log).
+    pub log_endpoint: Option<String>,
+    /// Region for phone numbers written without a country code.
+    pub default_region: Region,
+    /// Source of "now" for commands, `recorded_at` and SLA checks.
+    pub clock: Arc<dyn Clock>,
+    /// Time between two SLA breach checks.
+    pub sla_check_interval: Duration,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("durability", &self.durability)
+            .field("role", &self.role)
+            .field("log_endpoint", &self.log_endpoint)
+            .field("default_region", &self.default_region)
+            .field("sla_check_interval", &self.sla_check_interval)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServeConfig {
-    /// A server on `data_dir` on a free loopback port, with `fsync` durability.
+    /// Every service on `data_dir` on a free loopback port, with `fsync`
+    /// durability, the system clock and the default region.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             durability: Durability::Fsync,
+            role: Role::All,
+            log_endpoint: None,
+            default_region: DEFAULT_REGION
+                .parse()
+                .unwrap_or_else(|_| unreachable!("JP is a known region")),
+            clock: Arc::new(SystemClock),
+            sla_check_interval: DEFAULT_SLA_CHECK_INTERVAL,
         }
     }
 }
@@ -58,7 +129,11 @@ impl ServeConfig {
 /// RPCs or flushing the log.
 pub struct RunningServer {
     local_addr: SocketAddr,
-    store: SledStore,
+    /// The local log, for roles that own it.
+    store: Option<SledStore>,
+    /// Background work (SLA watcher, duplicate index) stopped at shutdown.
+    background: Vec<JoinHandle<()>>,
+    served: Vec<&'static str>,
     health: HealthReporter,
     phase: watch::Sender<Phase>,
     stop_accepting: Option<oneshot::Sender<()>>,
@@ -78,9 +153,31 @@ impl std::fmt::Debug for RunningServer {
 /// v1alpha) until [`RunningServer::shutdown`]. Returns once the port is bound,
 /// so clients can connect right away.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
-    let store = SledStore::open(SledConfig::new(&config.data_dir).durability(config.durability))
-        .with_context(|| format!("cannot open the event log in {}", config.data_dir.display()))?;
-    match serve_store(store.clone(), config.listen).await {
+    match (config.role.owns_log(), &config.log_endpoint) {
+        (true, Some(_)) => anyhow::bail!(
+            "--log-endpoint is only for the lead, customer and support roles; role {:?} keeps the log itself",
+            config.role
+        ),
+        (false, None) => anyhow::bail!(
+            "role {:?} needs --log-endpoint: the URL of a `kizuna serve --role log` node",
+            config.role
+        ),
+        _ => {}
+    }
+    if !config.role.owns_log() {
+        let endpoint = config.log_endpoint.clone().unwrap_or_default();
+        let remote = RemoteStore::connect(endpoint.clone())
+            .await
+            .with_context(|| format!("cannot reach the event log at {endpoint}"))?;
+        return serve_services(None, Arc::new(remote), &config).await;
+    }
+    let store = SledStore::open(
+        SledConfig::new(&config.data_dir)
+            .durability(config.durability)
+            .clock(config.clock.clone()),
+    )
+    .with_context(|| format!("cannot open the event log in {}", config.data_dir.display()))?;
+    match serve_services(Some(store.clone()), Arc::new(store.clone()), &config).await {
         Ok(server) => Ok(server),
         Err(e) => {
             // Nothing was served: still leave the log closed cleanly.
@@ -92,15 +189,63 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     }
 }
 
-async fn serve_store(store: SledStore, listen: SocketAddr) -> anyhow::Result<RunningServer> {
-    let (gated, phase) = GatedStore::new(Arc::new(store.clone()));
+async fn serve_services(
+    local: Option<SledStore>,
+    log: Arc<dyn EventStore>,
+    config: &ServeConfig,
+) -> anyhow::Result<RunningServer> {
+    let (gated, phase) = GatedStore::new(log);
     let gated: Arc<dyn EventStore> = Arc::new(gated);
+    let runner = CommandRunner::new(
+        gated.clone(),
+        config.clock.clone(),
+        kizuna_domain::upcasters(),
+    );
+    let role = config.role;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(EVENT_LOG_SERVICE, ServingStatus::Serving)
-        .await;
-    health.set_service_status("", ServingStatus::Serving).await;
+    let mut served = Vec::new();
+    let mut background = Vec::new();
+    let event_log = role.serves(Role::Log).then(|| {
+        served.push(EVENT_LOG_SERVICE);
+        EventLogService::new(gated.clone()).into_server()
+    });
+    let lead = role.serves(Role::Lead).then(|| {
+        served.push(LEAD_SERVICE);
+        let (service, index) = kizuna_lead::service_with_index_task(
+            runner.clone(),
+            kizuna_lead::LeadConfig {
+                default_region: config.default_region,
+            },
+        );
+        background.push(index);
+        service
+    });
+    let customer = role.serves(Role::Customer).then(|| {
+        served.push(CUSTOMER_SERVICE);
+        kizuna_customer::service(
+            runner.clone(),
+            kizuna_customer::CustomerConfig {
+                default_region: config.default_region,
+            },
+        )
+    });
+    let support = role.serves(Role::Support).then(|| {
+        served.push(SUPPORT_SERVICE);
+        background
+            .push(kizuna_support::SlaWatcher::new(runner.clone()).spawn(config.sla_check_interval));
+        kizuna_support::service(
+            runner.clone(),
+            kizuna_support::SupportConfig {
+                sla_check_interval: config.sla_check_interval,
+            },
+        )
+    });
+    for service in served.iter().chain(std::iter::once(&"")) {
+        health
+            .set_service_status(*service, ServingStatus::Serving)
+            .await;
+    }
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -114,6 +259,7 @@ async fn serve_store(store: SledStore, listen: SocketAddr) -> anyhow::Result<Run
         .build_v1alpha()
         .context("cannot build the reflection service (v1alpha)")?;
 
+    let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -123,7 +269,10 @@ async fn serve_store(store: SledStore, listen: SocketAddr) -> anyhow::Result<Run
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let router = tonic::transport::Server::builder()
-        .add_service(EventLogService::new(gated).into_server())
+        .add_optional_service(event_log)
+        .add_optional_service(lead)
+        .add_optional_service(customer)
+        .add_optional_service(support)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
@@ -135,7 +284,9 @@ async fn serve_store(store: SledStore, listen: SocketAddr) -> anyhow::Result<Run
     tracing::info!(address = %local_addr, "listening on {local_addr}");
     Ok(RunningServer {
         local_addr,
-        store,
+        store: local,
+        background,
+        served,
         health,
         phase,
         stop_accepting: Some(stop_accepting),
@@ -166,7 +317,7 @@ impl RunningServer {
     /// Every append acknowledged before this returns `Ok` is durable.
     pub async fn shutdown_within(mut self, drain: Duration) -> anyhow::Result<()> {
         tracing::info!(drain_timeout = ?drain, "shutting down");
-        for service in [EVENT_LOG_SERVICE, ""] {
+        for service in self.served.iter().chain(std::iter::once(&"")) {
             self.health
                 .set_service_status(service, ServingStatus::NotServing)
                 .await;
@@ -191,11 +342,18 @@ impl RunningServer {
         // From here on the store answers nothing but UNAVAILABLE, so leftover
         // connections cannot write after the final sync below.
         self.phase.send_replace(Phase::Closed);
-        let closed = self
-            .store
-            .shutdown()
-            .await
-            .context("cannot flush the event log");
+        // Background tasks hold the store: stop them and wait until they are
+        // gone, so that closing the log really releases its directory.
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
+        let closed = match &self.store {
+            Some(store) => store.shutdown().await.context("cannot flush the event log"),
+            None => Ok(()),
+        };
         match &closed {
             Ok(()) => tracing::info!("event log flushed; server stopped"),
             Err(e) => tracing::error!(error = %e, "event log not flushed cleanly"),
@@ -211,6 +369,9 @@ impl Drop for RunningServer {
             let _ = stop.send(());
         }
         self.phase.send_replace(Phase::Closed);
+        for task in &self.background {
+            task.abort();
+        }
     }
 }
 
@@ -222,9 +383,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // final flush.
     let signal = ShutdownSignal::install().context("cannot install signal handlers")?;
     let server = start(ServeConfig {
-        data_dir: args.data_dir,
         listen: args.listen,
         durability: args.durability,
+        role: args.role,
+        log_endpoint: args.log_endpoint,
+        default_region: args.default_region,
+        sla_check_interval: args.sla_check_interval,
+        ..ServeConfig::new(args.data_dir)
     })
     .await?;
     {

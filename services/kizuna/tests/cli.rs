@@ -28,6 +28,7 @@ async fn server() -> (RunningServer, TempDir) {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         durability: Durability::None,
+        ..ServeConfig::new(dir.path().join("data"))
     })
     .await
     .unwrap();
@@ -614,6 +615,7 @@ async fn verify_exits_2_and_reads_fail_with_data_loss_on_a_damaged_log() {
         data_dir: data.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         durability: Durability::Fsync,
+        ..ServeConfig::new(data.clone())
     };
     let server = kizuna::start(config()).await.unwrap();
     for n in 0..3 {
