@@ -175,10 +175,24 @@ struct OneStream<'c, D: Decider> {
     stream: &'c str,
     customer_id: Option<Uuid>,
     command: &'c D::Command,
+    /// Decide the first attempt on the empty state without reading.
+    assume_new: bool,
 }
 
 impl<D: Decider> Decision for OneStream<'_, D> {
     async fn plan(&self, attempt: &mut Attempt<'_>) -> Result<Plan, CommandError> {
+        if self.assume_new && attempt.number() == 1 {
+            let assumed = attempt.assume_new::<D>(self.stream);
+            // Only a decision to append can be trusted to the NoStream
+            // check; "nothing to do" or a refusal may be an artefact of the
+            // assumed empty state, so those are decided on the real one.
+            if let Ok(events) = attempt.decide(&assumed, self.command)
+                && !events.is_empty()
+            {
+                return Ok(Plan::new().append_to(&assumed, self.customer_id, &events));
+            }
+            attempt.restart();
+        }
         let loaded = attempt.load::<D>(self.stream).await?;
         let events = attempt.decide(&loaded, self.command)?;
         Ok(Plan::new().append_to(&loaded, self.customer_id, &events))
@@ -191,6 +205,7 @@ impl<D: Decider> Decision for OneStream<'_, D> {
 pub struct Attempt<'r> {
     runner: &'r CommandRunner,
     now: Timestamp,
+    command_id: Uuid,
     ids: DerivedIds,
     number: u32,
     primary: Option<(String, Option<u64>)>,
@@ -214,6 +229,28 @@ impl Attempt<'_> {
             self.primary = Some((stream.to_owned(), loaded.version));
         }
         Ok(loaded)
+    }
+
+    /// The stream as if it did not exist, without reading it. The plan's
+    /// `NoStream` expectation (from [`Loaded::expected`]) makes the log refuse
+    /// the append if it does exist, and the runner then loads and decides
+    /// again: a read saved for every command that creates a stream.
+    pub fn assume_new<D: Decider>(&mut self, stream: &str) -> Loaded<D> {
+        if self.primary.is_none() {
+            self.primary = Some((stream.to_owned(), None));
+        }
+        Loaded {
+            stream: stream.to_owned(),
+            state: D::State::default(),
+            version: None,
+        }
+    }
+
+    /// Forgets what this attempt loaded and the ids it handed out, so that
+    /// deciding again within the attempt gives the same ids as a fresh one.
+    fn restart(&mut self) {
+        self.ids = DerivedIds::new(self.command_id);
+        self.primary = None;
     }
 
     /// The decider context: the command's time and its id source.
@@ -361,6 +398,33 @@ impl CommandRunner {
                 stream,
                 customer_id,
                 command,
+                assume_new: false,
+            },
+        )
+        .await
+    }
+
+    /// [`CommandRunner::execute`] for a command that normally creates its
+    /// stream (capture a lead, open a ticket): the first attempt decides on
+    /// the empty state without reading the stream, appending with a
+    /// `NoStream` expectation. If the stream exists after all (a retry, a
+    /// caller-chosen id that is taken), the log refuses and the command is
+    /// loaded and decided again like any other, so the outcome is the same
+    /// as `execute`'s, one read cheaper in the common case.
+    pub async fn execute_new<D: Decider>(
+        &self,
+        meta: &CommandMeta,
+        stream: &str,
+        customer_id: Option<Uuid>,
+        command: &D::Command,
+    ) -> Result<Committed, CommandError> {
+        self.run(
+            meta,
+            &OneStream::<D> {
+                stream,
+                customer_id,
+                command,
+                assume_new: true,
             },
         )
         .await
@@ -386,6 +450,7 @@ impl CommandRunner {
             let mut attempt = Attempt {
                 runner: self,
                 now,
+                command_id: meta.command_id,
                 ids: DerivedIds::new(meta.command_id),
                 number,
                 primary: None,

@@ -274,3 +274,53 @@ async fn a_retry_that_decides_fewer_events_still_returns_the_whole_first_result(
     assert_eq!(again.event_types, first.event_types);
     assert_eq!(store.head().await.expect("head").next_position, 2);
 }
+
+#[tokio::test]
+async fn execute_new_creates_without_reading_and_falls_back_when_the_stream_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (runner, store) = runner(dir.path());
+    let stream = format!("counter-{}", Uuid::now_v7());
+    let created = runner
+        .execute_new::<Counter>(
+            &CommandMeta::new(Uuid::now_v7()),
+            &stream,
+            None,
+            &CounterCommand::Bump(1),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.streams[0].first_version, 0);
+    // The stream exists now: the first attempt's NoStream append is refused,
+    // and the command is decided again on the real state.
+    let next = runner
+        .execute_new::<Counter>(
+            &CommandMeta::new(Uuid::now_v7()),
+            &stream,
+            None,
+            &CounterCommand::Bump(2),
+        )
+        .await
+        .expect("decided again");
+    assert_eq!(next.streams[0].first_version, 1);
+    assert_eq!(
+        runner.load::<Counter>(&stream).await.expect("load").state,
+        3
+    );
+    // A rejection on the real state is reported as such.
+    let rejected = runner
+        .execute_new::<Counter>(
+            &CommandMeta::new(Uuid::now_v7()),
+            &stream,
+            None,
+            &CounterCommand::FailIfAbove(1),
+        )
+        .await;
+    assert!(matches!(
+        rejected,
+        Err(CommandError::Domain(DomainError::Rejected {
+            reason: "TOO_BIG",
+            ..
+        }))
+    ));
+    assert_eq!(store.head().await.expect("head").next_position, 2);
+}

@@ -84,7 +84,16 @@ impl CustomerService for CustomerApi {
         let customer_id = command
             .customer_id()
             .unwrap_or_else(|| first_derived_id(meta.command_id));
-        let committed = self.run(&meta, customer_id, &command).await?;
+        let committed = self
+            .runner
+            .execute_new::<Customer>(
+                &meta,
+                &stream_name(customer_id),
+                Some(customer_id),
+                &command,
+            )
+            .await
+            .map_err(Status::from)?;
         Ok(Response::new(pb::RegisterCustomerResponse {
             result: Some(committed.to_proto()),
             customer_id: customer_id.to_string(),

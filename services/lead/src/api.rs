@@ -190,7 +190,7 @@ impl LeadService for LeadApi {
             convert::capture(&req, lead_id, self.config.default_region).map_err(domain_status)?;
         let committed = self
             .runner
-            .execute::<Lead>(&meta, &lead_stream(lead_id), None, &command)
+            .execute_new::<Lead>(&meta, &lead_stream(lead_id), None, &command)
             .await?;
         Ok(Response::new(pb::CaptureLeadResponse {
             lead_id: created_id(&committed, "lead")

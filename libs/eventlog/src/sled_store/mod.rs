@@ -288,10 +288,15 @@ pub(crate) fn last_run(
     stream: &str,
     durable: u64,
 ) -> StoreResult<Option<keys::Run>> {
-    for entry in tree
-        .scan_prefix(keys::named_prefix(keys::STREAM, stream))
-        .rev()
-    {
+    let prefix = keys::named_prefix(keys::STREAM, stream);
+    // Commands load streams that do not exist yet (a new lead, a new
+    // ticket) all the time. Every stream's first run starts at version 0, so
+    // a point lookup of that key answers "no such stream" at the cost of one
+    // descent, where sled's reverse range seek costs several.
+    if !tree.contains_key(keys::with_u64(&prefix, 0))? {
+        return Ok(None);
+    }
+    for entry in tree.scan_prefix(prefix).rev() {
         let run = parse_run(stream, entry)?;
         if run.first_position < durable {
             return Ok(Some(run));
