@@ -43,6 +43,8 @@ enum Which {
     Grpc,
     /// (e) fill the log, then read it all in process and over gRPC.
     Replay,
+    /// (f) CaptureLead over gRPC against raw Append of the same event size.
+    Commands,
 }
 
 /// Measures kizuna's event log against the disk and RPC limits and prints a
@@ -188,6 +190,9 @@ fn main() -> Result<()> {
         }
         if run(Which::Replay) {
             groups::replay::run(&ctx, &mut report).await?;
+        }
+        if run(Which::Commands) {
+            groups::commands::run(&ctx, &mut report).await?;
         }
         anyhow::Ok(())
     })?;

@@ -26,6 +26,8 @@ pub enum Group {
     Grpc,
     /// (e) reading the whole log.
     Replay,
+    /// (f) command services over gRPC against raw appends of the same size.
+    Commands,
 }
 
 impl Group {
@@ -36,6 +38,7 @@ impl Group {
             Self::Rpc => "rpc",
             Self::Grpc => "grpc",
             Self::Replay => "replay",
+            Self::Commands => "commands",
         }
     }
 }
@@ -162,6 +165,10 @@ impl Report {
             (Group::Grpc, Some(1)) => Some(Comparison {
                 baseline: find("rpc.echo", row.clients, 1),
                 target: (fsync && row.clients == 64).then_some(Target::Ratio(0.8)),
+            }),
+            (Group::Commands, _) if row.key == "commands.capture_lead" => Some(Comparison {
+                baseline: find("commands.raw_append", row.clients, 1),
+                target: (fsync && row.clients == 64).then_some(Target::Ratio(0.7)),
             }),
             (Group::Replay, _) if row.key == "replay.read_all" => Some(Comparison {
                 baseline: None,

@@ -1,6 +1,7 @@
 //! The workload groups, one module each, in the order they run: every
 //! baseline runs before the kizuna workload it bounds (see `report`).
 
+pub mod commands;
 pub mod disk;
 pub mod grpc;
 pub mod net;

@@ -1,0 +1,211 @@
+//! (f) Commands over gRPC: `LeadService.CaptureLead` against a raw `Append` of
+//! an event of the same size, both at 1 and 64 clients, in one run.
+//!
+//! CaptureLead does everything a command does: validate the metadata,
+//! normalise the contact data (NFKC, E.164), load the (new) lead stream, decide,
+//! encode the typed event and append it with an id derived from the command
+//! id. The baseline appends, over the same gRPC stack and the same store, an
+//! event whose payload is the very `lead.captured` bytes CaptureLead stores, so
+//! the ratio is the price of the command layer alone.
+
+use super::{CLIENTS, Ctx, net};
+use crate::measure::run_concurrent;
+use crate::report::{Group, Report, Row};
+use anyhow::Result;
+use kizuna_command::CommandRunner;
+use kizuna_eventlog::{Clock, Durability, EventStore, SledStore, SystemClock};
+use kizuna_eventlog_grpc::EventLogService;
+use kizuna_proto::v1 as pb;
+use kizuna_proto::v1::event_log_client::EventLogClient;
+use kizuna_proto::v1::lead_service_client::LeadServiceClient;
+use prost::Message as _;
+use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub async fn run(ctx: &Ctx, report: &mut Report) -> Result<()> {
+    let mode = Durability::Fsync;
+    for clients in CLIENTS {
+        eprintln!("commands: raw Append of a lead.captured-sized event, {mode}, {clients} clients");
+        report.push(one(ctx, mode, clients, Workload::RawAppend).await?)?;
+        eprintln!("commands: CaptureLead, {mode}, {clients} clients");
+        report.push(one(ctx, mode, clients, Workload::CaptureLead).await?)?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    RawAppend,
+    CaptureLead,
+}
+
+/// The contact data of every captured lead: a realistic Japanese record
+/// written the way people type it (full-width digits, ideographic space).
+fn contact(i: u64) -> pb::ContactData {
+    pb::ContactData {
+        given_name: "太郎".into(),
+        family_name: "山田".into(),
+        email: format!(" Taro.Yamada+{i}@Example.JP "),
+        phone: "０９０－１２３４－５６７８".into(),
+        postal_address: None,
+        company: "株式会社\u{3000}例".into(),
+    }
+}
+
+fn capture_request(i: u64) -> pb::CaptureLeadRequest {
+    pb::CaptureLeadRequest {
+        command: Some(pb::CommandMetadata {
+            command_id: Uuid::now_v7().to_string(),
+            actor: "svc:bench".into(),
+            ..Default::default()
+        }),
+        source: "web-form".into(),
+        channel: pb::LeadChannel::Web as i32,
+        contact: Some(contact(i)),
+        consents: vec![pb::ConsentGrant {
+            channel: pb::ContactChannel::Email as i32,
+            purpose: pb::ConsentPurpose::Marketing as i32,
+        }],
+        ..Default::default()
+    }
+}
+
+/// The payload CaptureLead stores for `capture_request(i)`, so the raw
+/// baseline appends exactly as many bytes.
+fn stored_payload(i: u64) -> Vec<u8> {
+    pb::LeadCaptured {
+        lead_id: Uuid::now_v7().to_string(),
+        source: "web-form".into(),
+        channel: pb::LeadChannel::Web as i32,
+        contact: Some(pb::ContactData {
+            given_name: "太郎".into(),
+            family_name: "山田".into(),
+            email: format!("taro.yamada+{i}@example.jp"),
+            phone: "+819012345678".into(),
+            postal_address: None,
+            company: "株式会社 例".into(),
+        }),
+        consents: vec![pb::ConsentGrant {
+            channel: pb::ContactChannel::Email as i32,
+            purpose: pb::ConsentPurpose::Marketing as i32,
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) -> Result<Row> {
+    let dir = tempfile::tempdir_in(&ctx.base)?;
+    let store = SledStore::open(ctx.store_config(dir.path(), mode))?;
+    let log: Arc<dyn EventStore> = Arc::new(store.clone());
+    let router = match workload {
+        Workload::RawAppend => {
+            tonic::transport::Server::builder().add_service(EventLogService::new(log).into_server())
+        }
+        Workload::CaptureLead => {
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let runner = CommandRunner::new(log, clock, kizuna_domain::upcasters());
+            tonic::transport::Server::builder().add_service(kizuna_lead::service(
+                runner,
+                kizuna_lead::LeadConfig {
+                    default_region: "JP".parse()?,
+                },
+            ))
+        }
+    };
+    let server = net::serve(router).await?;
+    let channels = net::connect(server.addr, ctx.connections.min(clients)).await?;
+    let payload_bytes = stored_payload(0).len();
+    let cpu_before = process_cpu_seconds();
+    let wall = std::time::Instant::now();
+    let sample = run_concurrent(ctx.budget, clients, 1, |i| {
+        let channel = channels[i % channels.len()].clone();
+        let mut n = (i as u64) << 32;
+        move || {
+            n += 1;
+            let channel = channel.clone();
+            async move {
+                match workload {
+                    Workload::RawAppend => {
+                        let request = pb::AppendRequest {
+                            stream: format!("lead-{}", Uuid::now_v7()),
+                            expected_version: Some(pb::ExpectedVersion {
+                                kind: pb::expected_version::Kind::NoStream as i32,
+                                version: 0,
+                            }),
+                            events: vec![pb::ProposedEvent {
+                                event_id: Uuid::now_v7().to_string(),
+                                event_type: "lead.captured".into(),
+                                schema_version: 2,
+                                payload: stored_payload(n),
+                                // What the command layer stores beside the
+                                // payload, so both store equal-sized events.
+                                metadata: Some(pb::EventMetadata {
+                                    correlation_id: Uuid::now_v7().to_string(),
+                                    causation_id: Uuid::now_v7().to_string(),
+                                    actor: "svc:bench".into(),
+                                    traceparent: String::new(),
+                                }),
+                                ..Default::default()
+                            }],
+                        };
+                        EventLogClient::new(channel).append(request).await?;
+                    }
+                    Workload::CaptureLead => {
+                        LeadServiceClient::new(channel)
+                            .capture_lead(capture_request(n))
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    let cpu = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    let wall = wall.elapsed().as_secs_f64();
+    let connections = channels.len();
+    drop(channels);
+    server.stop().await?;
+    store.shutdown().await?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("payload_bytes".into(), json!(payload_bytes));
+    extra.insert("connections".into(), json!(connections));
+    if let Some(cpu) = cpu {
+        // Client and server share the process, so this is the CPU of both,
+        // over the warm-up and the measured window together.
+        extra.insert("cores_busy".into(), json!(cpu / wall));
+    }
+    let (key, label) = match workload {
+        Workload::RawAppend => (
+            "commands.raw_append",
+            "f commands: raw Append (lead.captured size)",
+        ),
+        Workload::CaptureLead => ("commands.capture_lead", "f commands: CaptureLead"),
+    };
+    Ok(Row {
+        group: Group::Commands,
+        key,
+        label: label.into(),
+        durability: mode.to_string(),
+        clients,
+        batch: Some(1),
+        sample,
+        extra,
+    })
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`,
+/// in clock ticks of 1/100 s); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
