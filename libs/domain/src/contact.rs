@@ -18,7 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use phonenumber::country::Id;
-use phonenumber::{Mode, ParseError};
+use phonenumber::ParseError;
 use unicode_normalization::UnicodeNormalization;
 
 /// Why a contact value was rejected. Every message can be shown to the person
@@ -182,7 +182,10 @@ pub fn normalize_phone(input: &str, default_region: Region) -> Result<String, Co
     if !number.is_valid() {
         return Err(invalid("it is not a valid number for its region"));
     }
-    Ok(number.format().mode(Mode::E164).to_string())
+    // Exactly what `number.format().mode(Mode::E164)` writes, without the
+    // national-format regex matching that `phonenumber` 0.3 runs (and
+    // discards) for every mode: a third of the cost of this function.
+    Ok(format!("+{}{}", number.country().code(), number.national()))
 }
 
 /// Drops the separators from a number written only with digits, an optional
@@ -243,6 +246,26 @@ fn nfkc_collapsed(input: &str) -> Result<String, ContactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e164_is_written_exactly_as_the_phonenumber_formatter_writes_it() {
+        for (input, region) in [
+            ("090-1234-5678", "JP"),
+            ("03-1234-5678", "JP"),
+            ("+39 06 6982 1234", "JP"),
+            ("(415) 555-0132", "US"),
+            ("+44 20 7946 0958", "US"),
+            ("0120-123-456", "JP"),
+        ] {
+            let region: Region = region.parse().expect("region");
+            let ours = normalize_phone(input, region).expect(input);
+            let text = strip_separators(nfkc_collapsed(input).expect(input));
+            let parsed = phonenumber::parse((!text.starts_with('+')).then_some(region.0), &text)
+                .expect(input);
+            let theirs = parsed.format().mode(phonenumber::Mode::E164).to_string();
+            assert_eq!(ours, theirs, "{input}");
+        }
+    }
 
     fn jp() -> Region {
         "JP".parse().unwrap()
