@@ -169,6 +169,23 @@ pub fn event_catalog() -> Vec<EventSchema> {
     events
 }
 
+/// The payload message of `event_type` at `schema_version`, if that is the
+/// catalog's current version of it (older versions are only readable through
+/// the domain's upcasters).
+pub fn event_message(event_type: &str, schema_version: u32) -> Option<MessageDescriptor> {
+    static BY_TYPE: OnceLock<std::collections::HashMap<String, (u32, String)>> = OnceLock::new();
+    let by_type = BY_TYPE.get_or_init(|| {
+        event_catalog()
+            .into_iter()
+            .map(|e| (e.event_type, (e.schema_version, e.message)))
+            .collect()
+    });
+    let (version, message) = by_type.get(event_type)?;
+    (*version == schema_version.max(1))
+        .then(|| descriptor_pool().get_message_by_name(message))
+        .flatten()
+}
+
 /// docs/events.md, generated from the catalog: every event type with its
 /// fields, then every message and enum those events refer to. A test keeps the
 /// checked-in file equal to this (`KIZUNA_BLESS=1` rewrites it).

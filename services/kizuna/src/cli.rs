@@ -29,7 +29,8 @@ pub struct Cli {
 /// The top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the event log server (gRPC) until SIGTERM or SIGINT.
+    /// Run the server (gRPC): the event log and the lead, customer and
+    /// support services, or one role of them; until SIGTERM or SIGINT.
     Serve(ServeArgs),
     /// Append, read, follow and check the events of a running server.
     Events(EventsArgs),

@@ -300,11 +300,20 @@ fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
     t.map(ToString::to_string)
 }
 
+/// A protobuf payload of a catalogued event type and version, as its proto3
+/// JSON, so operators read `lead.captured` as fields rather than base64.
+fn typed_payload_json(e: &EventEnvelope) -> Option<Box<RawValue>> {
+    let descriptor = kizuna_proto::catalog::event_message(&e.event_type, e.schema_version)?;
+    let message = prost_reflect::DynamicMessage::decode(descriptor, e.payload.as_slice()).ok()?;
+    RawValue::from_string(crate::call::to_json(&message)).ok()
+}
+
 /// One output line for an event: its envelope with times in RFC 3339, hashes
-/// in hex, and the payload as `data` (JSON) or else `data_base64`.
+/// in hex, and the payload as `data` (JSON text, or a catalogued protobuf
+/// event as its proto3 JSON) or else `data_base64`.
 pub fn event_line(e: &EventEnvelope) -> String {
     use base64::Engine as _;
-    let data = payload_json(&e.payload);
+    let data = payload_json(&e.payload).or_else(|| typed_payload_json(e));
     let data_base64 = match data {
         Some(_) => None,
         None => Some(base64::engine::general_purpose::STANDARD.encode(&e.payload)),
@@ -602,6 +611,27 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(v.get("data_base64").is_none());
+    }
+
+    #[test]
+    fn catalogued_protobuf_payloads_are_shown_as_their_fields() {
+        use prost::Message as _;
+        let payload = kizuna_proto::v1::CustomerRegistered {
+            customer_id: "0190a1b2-0000-7000-8000-000000000001".into(),
+            source: "store".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut e = envelope(&payload);
+        e.event_type = "customer.registered".into();
+        e.schema_version = 1;
+        let v: serde_json::Value = serde_json::from_str(&event_line(&e)).unwrap();
+        assert_eq!(v["data"]["source"], "store");
+        assert!(v.get("data_base64").is_none());
+        // Another version than the catalog's stays opaque.
+        e.schema_version = 7;
+        let v: serde_json::Value = serde_json::from_str(&event_line(&e)).unwrap();
+        assert!(v.get("data").is_none());
     }
 
     #[test]

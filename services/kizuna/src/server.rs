@@ -354,9 +354,10 @@ impl RunningServer {
             Some(store) => store.shutdown().await.context("cannot flush the event log"),
             None => Ok(()),
         };
-        match &closed {
-            Ok(()) => tracing::info!("event log flushed; server stopped"),
-            Err(e) => tracing::error!(error = %e, "event log not flushed cleanly"),
+        match (&closed, self.store.is_some()) {
+            (Ok(()), true) => tracing::info!("event log flushed; server stopped"),
+            (Ok(()), false) => tracing::info!("server stopped"),
+            (Err(e), _) => tracing::error!(error = %e, "event log not flushed cleanly"),
         }
         served.and(closed)
     }

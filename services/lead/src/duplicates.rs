@@ -434,7 +434,8 @@ async fn follow(
                 let failed = apply_until_end(subscription, &upcasters, &data, &applied).await;
                 match failed {
                     None => return,
-                    Some(e) => tracing::info!(
+                    // Also how every shutdown ends it, so not a warning.
+                    Some(e) => tracing::debug!(
                         "duplicate index subscription ended ({e}); resuming from position {} in {backoff:?}",
                         *applied.borrow()
                     ),
