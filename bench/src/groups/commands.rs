@@ -40,14 +40,45 @@ enum Workload {
     CaptureLead,
 }
 
-/// The contact data of every captured lead: a realistic Japanese record
-/// written the way people type it (full-width digits, ideographic space).
+const FAMILY_NAMES: [&str; 10] = [
+    "山田", "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "中村", "小林", "加藤",
+];
+const GIVEN_NAMES: [&str; 10] = [
+    "太郎",
+    "花子",
+    "翔",
+    "陽菜",
+    "蓮",
+    "結衣",
+    "大輔",
+    "美咲",
+    "健",
+    "さくら",
+];
+
+/// Lead `i`'s mobile number as people type it: full-width digits and dashes.
+fn typed_phone(i: u64) -> String {
+    let digits = format!("090-{:04}-{:04}", 1000 + (i / 10_000) % 9000, i % 10_000);
+    digits
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(u32::from(c) - u32::from('0') + 0xFF10).unwrap_or(c),
+            '-' => '－',
+            other => other,
+        })
+        .collect()
+}
+
+/// The contact data of lead `i`: a Japanese record written the way people
+/// type it (full-width digits, ideographic space), a distinct person per
+/// lead (own e-mail and phone; names from a small pool, so some share one),
+/// like a real stream of web-form leads.
 fn contact(i: u64) -> pb::ContactData {
     pb::ContactData {
-        given_name: "太郎".into(),
-        family_name: "山田".into(),
-        email: format!(" Taro.Yamada+{i}@Example.JP "),
-        phone: "０９０－１２３４－５６７８".into(),
+        given_name: GIVEN_NAMES[(i % 10) as usize].into(),
+        family_name: FAMILY_NAMES[((i / 10) % 10) as usize].into(),
+        email: format!(" Lead.{i}@Example.JP "),
+        phone: typed_phone(i),
         postal_address: None,
         company: "株式会社\u{3000}例".into(),
     }
@@ -79,10 +110,10 @@ fn stored_payload(i: u64) -> Vec<u8> {
         source: "web-form".into(),
         channel: pb::LeadChannel::Web as i32,
         contact: Some(pb::ContactData {
-            given_name: "太郎".into(),
-            family_name: "山田".into(),
-            email: format!("taro.yamada+{i}@example.jp"),
-            phone: "+819012345678".into(),
+            given_name: GIVEN_NAMES[(i % 10) as usize].into(),
+            family_name: FAMILY_NAMES[((i / 10) % 10) as usize].into(),
+            email: format!("lead.{i}@example.jp"),
+            phone: format!("+8190{:04}{:04}", 1000 + (i / 10_000) % 9000, i % 10_000),
             postal_address: None,
             company: "株式会社 例".into(),
         }),
