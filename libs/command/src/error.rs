@@ -41,6 +41,12 @@ pub enum CommandError {
     },
 }
 
+/// A domain error (usually a request field that failed validation) as its
+/// gRPC status, through the one mapping below.
+pub fn domain_status(e: DomainError) -> Status {
+    Status::from(CommandError::Domain(e))
+}
+
 impl From<CommandError> for Status {
     fn from(e: CommandError) -> Self {
         let message = e.to_string();

@@ -22,10 +22,11 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod fields;
 mod meta;
 mod runner;
 
-pub use error::CommandError;
+pub use error::{CommandError, domain_status};
 pub use meta::{CommandMeta, MAX_ACTOR_BYTES, traceparent_of};
 pub use runner::{
     Attempt, CommandRunner, Committed, DEFAULT_MAX_ATTEMPTS, Decision, Loaded, Plan, event_id,

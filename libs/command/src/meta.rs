@@ -110,6 +110,18 @@ impl CommandMeta {
     }
 }
 
+impl CommandMeta {
+    /// [`CommandMeta::from_proto`] for a gRPC handler: the request's
+    /// `command` field and headers in, a ready status out on failure.
+    pub fn from_request(
+        command: Option<pb::CommandMetadata>,
+        headers: &tonic::metadata::MetadataMap,
+    ) -> Result<Self, tonic::Status> {
+        Self::from_proto(command, "command", traceparent_of(headers))
+            .map_err(crate::error::domain_status)
+    }
+}
+
 /// The `traceparent` header of a request, or empty.
 pub fn traceparent_of(metadata: &tonic::metadata::MetadataMap) -> String {
     metadata

@@ -153,6 +153,18 @@ impl Committed {
         }
     }
 
+    /// The id of the stream this command appended to in `category`
+    /// (`{category}-{id}`), if any: what a creating command created, also
+    /// when it is a replay whose retry named another id.
+    pub fn created_id(&self, category: &str) -> Option<Uuid> {
+        self.streams.iter().find_map(|s| {
+            s.stream
+                .strip_prefix(category)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|id| Uuid::try_parse(id).ok())
+        })
+    }
+
     /// Global position of the last event appended, if any.
     pub fn last_position(&self) -> Option<u64> {
         self.streams.iter().map(|r| r.last_position).max()

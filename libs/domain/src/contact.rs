@@ -17,8 +17,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use phonenumber::country::Id;
 use phonenumber::ParseError;
+use phonenumber::country::Id;
 use unicode_normalization::UnicodeNormalization;
 
 /// Why a contact value was rejected. Every message can be shown to the person

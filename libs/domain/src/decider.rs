@@ -34,6 +34,12 @@ impl DerivedIds {
             next: 0,
         }
     }
+
+    /// The first id of `command_id`: what a command that creates something
+    /// without a caller-chosen id names it, on every retry alike.
+    pub fn first(command_id: Uuid) -> Uuid {
+        Self::new(command_id).next_id()
+    }
 }
 
 impl IdSource for DerivedIds {

@@ -1,8 +1,8 @@
 //! The tonic implementation: validate, build the domain command, run, reply.
 
-use kizuna_command::{CommandError, CommandMeta, CommandRunner, Committed, traceparent_of};
+use kizuna_command::{CommandError, CommandMeta, CommandRunner, Committed, domain_status};
 use kizuna_domain::customer::{Customer, CustomerCommand, stream_name};
-use kizuna_domain::{DerivedIds, DomainError, IdSource};
+use kizuna_domain::{DerivedIds, DomainError};
 use kizuna_proto::v1 as pb;
 use kizuna_proto::v1::customer_service_server::CustomerService;
 use tonic::{Request, Response, Status};
@@ -39,31 +39,6 @@ impl CustomerApi {
     }
 }
 
-/// A request-validation failure as the one error mapping renders it.
-fn invalid(e: DomainError) -> Status {
-    Status::from(CommandError::Domain(e))
-}
-
-/// The request's validated command metadata (its field `command`).
-fn meta<T>(
-    request: &Request<T>,
-    command: Option<&pb::CommandMetadata>,
-) -> Result<CommandMeta, Status> {
-    CommandMeta::from_proto(
-        command.cloned(),
-        "command",
-        traceparent_of(request.metadata()),
-    )
-    .map_err(invalid)
-}
-
-/// The id the runner's first derived id will be for `command_id`: what a
-/// command that creates something without a caller-chosen id gets, on the
-/// first run and on every retry.
-fn first_derived_id(command_id: Uuid) -> Uuid {
-    DerivedIds::new(command_id).next_id()
-}
-
 /// The customer id every command but RegisterCustomer carries.
 fn customer_of(command: &CustomerCommand) -> Uuid {
     command.customer_id().unwrap_or_default()
@@ -76,14 +51,15 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::RegisterCustomerRequest>,
     ) -> Result<Response<pb::RegisterCustomerResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command =
-            convert::register(request.get_ref(), self.config.default_region).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::register(request.get_ref(), self.config.default_region)
+            .map_err(domain_status)?;
         // Without a caller-chosen id the decider takes the first derived id;
         // the stream must be named for the same one.
         let customer_id = command
             .customer_id()
-            .unwrap_or_else(|| first_derived_id(meta.command_id));
+            .unwrap_or_else(|| DerivedIds::first(meta.command_id));
         let committed = self
             .runner
             .execute_new::<Customer>(
@@ -105,9 +81,10 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::UpdateCustomerContactRequest>,
     ) -> Result<Response<pb::UpdateCustomerContactResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let command = convert::update_contact(request.get_ref(), self.config.default_region)
-            .map_err(invalid)?;
+            .map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::UpdateCustomerContactResponse {
             result: Some(committed.to_proto()),
@@ -119,9 +96,10 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::RecordContactBounceRequest>,
     ) -> Result<Response<pb::RecordContactBounceResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let command = convert::record_bounce(request.get_ref(), self.config.default_region)
-            .map_err(invalid)?;
+            .map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::RecordContactBounceResponse {
             result: Some(committed.to_proto()),
@@ -133,8 +111,9 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::SetCustomerAttributeRequest>,
     ) -> Result<Response<pb::SetCustomerAttributeResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command = convert::set_attribute(request.get_ref()).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::set_attribute(request.get_ref()).map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::SetCustomerAttributeResponse {
             result: Some(committed.to_proto()),
@@ -146,8 +125,9 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::RemoveCustomerAttributeRequest>,
     ) -> Result<Response<pb::RemoveCustomerAttributeResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command = convert::remove_attribute(request.get_ref()).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::remove_attribute(request.get_ref()).map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::RemoveCustomerAttributeResponse {
             result: Some(committed.to_proto()),
@@ -159,13 +139,14 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::AddCustomerNoteRequest>,
     ) -> Result<Response<pb::AddCustomerNoteResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command = convert::add_note(request.get_ref(), &meta.actor).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::add_note(request.get_ref(), &meta.actor).map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::AddCustomerNoteResponse {
             result: Some(committed.to_proto()),
             // The note is the decider's first derived id (see AddNote).
-            note_id: first_derived_id(meta.command_id).to_string(),
+            note_id: DerivedIds::first(meta.command_id).to_string(),
         }))
     }
 
@@ -174,8 +155,9 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::GrantConsentRequest>,
     ) -> Result<Response<pb::GrantConsentResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command = convert::grant_consent(request.get_ref()).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::grant_consent(request.get_ref()).map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::GrantConsentResponse {
             result: Some(committed.to_proto()),
@@ -187,8 +169,9 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::RevokeConsentRequest>,
     ) -> Result<Response<pb::RevokeConsentResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
-        let command = convert::revoke_consent(request.get_ref()).map_err(invalid)?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command = convert::revoke_consent(request.get_ref()).map_err(domain_status)?;
         let committed = self.run(&meta, customer_of(&command), &command).await?;
         Ok(Response::new(pb::RevokeConsentResponse {
             result: Some(committed.to_proto()),
@@ -200,11 +183,14 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::MergeCustomersRequest>,
     ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.get_ref();
         let decision = MergeCustomers {
-            source: convert::id(&req.source_customer_id, "source_customer_id").map_err(invalid)?,
-            target: convert::id(&req.target_customer_id, "target_customer_id").map_err(invalid)?,
+            source: convert::required_id(&req.source_customer_id, "source_customer_id")
+                .map_err(domain_status)?,
+            target: convert::required_id(&req.target_customer_id, "target_customer_id")
+                .map_err(domain_status)?,
         };
         let committed = self
             .runner
@@ -213,7 +199,7 @@ impl CustomerService for CustomerApi {
             .map_err(Status::from)?;
         Ok(Response::new(pb::MergeCustomersResponse {
             result: Some(committed.to_proto()),
-            merge_id: first_derived_id(meta.command_id).to_string(),
+            merge_id: DerivedIds::first(meta.command_id).to_string(),
         }))
     }
 
@@ -222,11 +208,13 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::UndoCustomerMergeRequest>,
     ) -> Result<Response<pb::UndoCustomerMergeResponse>, Status> {
-        let meta = meta(&request, request.get_ref().command.as_ref())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.get_ref();
         let decision = UndoCustomerMerge {
-            source: convert::id(&req.source_customer_id, "source_customer_id").map_err(invalid)?,
-            merge_id: convert::optional_id(&req.merge_id, "merge_id").map_err(invalid)?,
+            source: convert::required_id(&req.source_customer_id, "source_customer_id")
+                .map_err(domain_status)?,
+            merge_id: convert::optional_id(&req.merge_id, "merge_id").map_err(domain_status)?,
         };
         let committed = self
             .runner
@@ -243,8 +231,8 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
-        let customer_id =
-            convert::id(&request.get_ref().customer_id, "customer_id").map_err(invalid)?;
+        let customer_id = convert::required_id(&request.get_ref().customer_id, "customer_id")
+            .map_err(domain_status)?;
         let loaded = self
             .runner
             .load::<Customer>(&stream_name(customer_id))

@@ -15,33 +15,7 @@ use kizuna_domain::customer::{
 use kizuna_proto::v1 as pb;
 use uuid::Uuid;
 
-/// A required id: a lower-case hyphenated UUID, not nil.
-pub fn id(value: &str, field: &str) -> Result<Uuid, DomainError> {
-    if value.is_empty() {
-        return Err(DomainError::invalid(field, "is required (a UUID)"));
-    }
-    let id = Uuid::try_parse(value)
-        .map_err(|e| DomainError::invalid(field, format!("{value:?} is not a UUID: {e}")))?;
-    if id.is_nil() {
-        return Err(DomainError::invalid(field, "the nil UUID is not allowed"));
-    }
-    if id.hyphenated().to_string() != value {
-        return Err(DomainError::invalid(
-            field,
-            format!("{value:?} must be written as a lower-case hyphenated UUID ({id})"),
-        ));
-    }
-    Ok(id)
-}
-
-/// An optional id: empty means not given.
-pub fn optional_id(value: &str, field: &str) -> Result<Option<Uuid>, DomainError> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        id(value, field).map(Some)
-    }
-}
+pub use kizuna_command::fields::{optional_id, required_id};
 
 fn channel(value: i32, field: &str) -> Result<pb::ContactChannel, DomainError> {
     pb::ContactChannel::try_from(value)
@@ -77,7 +51,7 @@ pub fn update_contact(
     req: &pb::UpdateCustomerContactRequest,
     region: Region,
 ) -> Result<CustomerCommand, DomainError> {
-    let customer_id = id(&req.customer_id, "customer_id")?;
+    let customer_id = required_id(&req.customer_id, "customer_id")?;
     let fields = match &req.update_mask {
         Some(mask) if !mask.paths.is_empty() => {
             let mut fields = BTreeSet::new();
@@ -112,7 +86,7 @@ pub fn record_bounce(
 ) -> Result<CustomerCommand, DomainError> {
     use pb::record_contact_bounce_request::Bounced;
     Ok(CustomerCommand::RecordBounce {
-        customer_id: id(&req.customer_id, "customer_id")?,
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         channel: channel(req.channel, "channel")?,
         value: req.bounced.as_ref().map(|b| match b {
             Bounced::Address(a) => ContactValue::Address(a.clone()),
@@ -128,7 +102,7 @@ pub fn record_bounce(
 pub fn set_attribute(
     req: &pb::SetCustomerAttributeRequest,
 ) -> Result<CustomerCommand, DomainError> {
-    let customer_id = id(&req.customer_id, "customer_id")?;
+    let customer_id = required_id(&req.customer_id, "customer_id")?;
     let value = req
         .value
         .as_ref()
@@ -146,7 +120,7 @@ pub fn remove_attribute(
     req: &pb::RemoveCustomerAttributeRequest,
 ) -> Result<CustomerCommand, DomainError> {
     Ok(CustomerCommand::RemoveAttribute {
-        customer_id: id(&req.customer_id, "customer_id")?,
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         key: req.key.clone(),
     })
 }
@@ -157,7 +131,7 @@ pub fn add_note(
     actor: &str,
 ) -> Result<CustomerCommand, DomainError> {
     Ok(CustomerCommand::AddNote {
-        customer_id: id(&req.customer_id, "customer_id")?,
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         text: req.text.clone(),
         author: if req.author.is_empty() {
             actor.to_owned()
@@ -170,7 +144,7 @@ pub fn add_note(
 /// GrantConsent.
 pub fn grant_consent(req: &pb::GrantConsentRequest) -> Result<CustomerCommand, DomainError> {
     Ok(CustomerCommand::GrantConsent {
-        customer_id: id(&req.customer_id, "customer_id")?,
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         channel: channel(req.channel, "channel")?,
         purpose: purpose(req.purpose, "purpose")?,
         source: req.source.clone(),
@@ -181,7 +155,7 @@ pub fn grant_consent(req: &pb::GrantConsentRequest) -> Result<CustomerCommand, D
 /// RevokeConsent.
 pub fn revoke_consent(req: &pb::RevokeConsentRequest) -> Result<CustomerCommand, DomainError> {
     Ok(CustomerCommand::RevokeConsent {
-        customer_id: id(&req.customer_id, "customer_id")?,
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         channel: channel(req.channel, "channel")?,
         purpose: purpose(req.purpose, "purpose")?,
         source: req.source.clone(),
@@ -260,7 +234,7 @@ mod tests {
     #[test]
     fn ids_must_be_canonical_non_nil_uuids() {
         let good = Uuid::from_u128(0x1234);
-        assert_eq!(id(&good.to_string(), "x"), Ok(good));
+        assert_eq!(required_id(&good.to_string(), "x"), Ok(good));
         for bad in [
             "",
             "nope",
@@ -268,7 +242,11 @@ mod tests {
             "00000000000000000000000000001234",
             "0000000A-0000-0000-0000-000000001234",
         ] {
-            assert_eq!(field_of(id(bad, "customer_id")), "customer_id", "{bad:?}");
+            assert_eq!(
+                field_of(required_id(bad, "customer_id")),
+                "customer_id",
+                "{bad:?}"
+            );
         }
         assert_eq!(optional_id("", "x"), Ok(None));
     }

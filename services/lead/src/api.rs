@@ -6,11 +6,11 @@ use crate::LeadConfig;
 use crate::convert::{self, customer_stream, lead_stream};
 use crate::duplicates::{DuplicateIndex, IndexError, Party};
 use kizuna_command::{
-    Attempt, CommandError, CommandMeta, CommandRunner, Committed, Decision, Plan, traceparent_of,
+    Attempt, CommandError, CommandMeta, CommandRunner, Committed, Decision, Plan, domain_status,
 };
 use kizuna_domain::contact::normalize_contact;
 use kizuna_domain::lead::{Lead, LeadCommand, customer_registration};
-use kizuna_domain::{DerivedIds, DomainError, IdSource as _, pb};
+use kizuna_domain::{DerivedIds, DomainError, pb};
 use kizuna_eventlog::{Direction, EventStore, ExpectedVersion};
 use pb::lead_service_server::LeadService;
 use std::sync::Arc;
@@ -58,35 +58,6 @@ impl LeadApi {
             index,
         }
     }
-}
-
-/// A domain error as its gRPC status (the one mapping, in `kizuna_command`).
-fn domain_status(e: DomainError) -> Status {
-    Status::from(CommandError::Domain(e))
-}
-
-fn meta_of(
-    command: Option<pb::CommandMetadata>,
-    metadata: &tonic::metadata::MetadataMap,
-) -> Result<CommandMeta, Status> {
-    CommandMeta::from_proto(command, "command", traceparent_of(metadata)).map_err(domain_status)
-}
-
-/// The id a creating command uses when the caller chose none: the first id
-/// its decision context hands out, so a retry creates the same stream.
-fn derived_id(meta: &CommandMeta) -> Uuid {
-    DerivedIds::new(meta.command_id).next_id()
-}
-
-/// The id of the stream `committed` appended to in `category`, if any: what
-/// a replayed command really created, even if the retry named another id.
-fn created_id(committed: &Committed, category: &str) -> Option<Uuid> {
-    committed.streams.iter().find_map(|s| {
-        s.stream
-            .strip_prefix(category)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|id| Uuid::try_parse(id).ok())
-    })
 }
 
 /// ConvertLead: `lead.converted` on the lead and `customer.registered` on a
@@ -180,11 +151,12 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::CaptureLeadRequest>,
     ) -> Result<Response<pb::CaptureLeadResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.into_inner();
         let lead_id = match convert::optional_id(&req.lead_id, "lead_id").map_err(domain_status)? {
             Some(id) => id,
-            None => derived_id(&meta),
+            None => DerivedIds::first(meta.command_id),
         };
         let command =
             convert::capture(&req, lead_id, self.config.default_region).map_err(domain_status)?;
@@ -193,9 +165,7 @@ impl LeadService for LeadApi {
             .execute_new::<Lead>(&meta, &lead_stream(lead_id), None, &command)
             .await?;
         Ok(Response::new(pb::CaptureLeadResponse {
-            lead_id: created_id(&committed, "lead")
-                .unwrap_or(lead_id)
-                .to_string(),
+            lead_id: committed.created_id("lead").unwrap_or(lead_id).to_string(),
             result: Some(committed.to_proto()),
         }))
     }
@@ -205,7 +175,8 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::UpdateLeadContactRequest>,
     ) -> Result<Response<pb::UpdateLeadContactResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.into_inner();
         let command =
             convert::update_contact(&req, self.config.default_region).map_err(domain_status)?;
@@ -220,7 +191,8 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::ScoreLeadRequest>,
     ) -> Result<Response<pb::ScoreLeadResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let command = convert::score(request.get_ref()).map_err(domain_status)?;
         let committed = self.run_on_lead(&meta, &command).await?;
         Ok(Response::new(pb::ScoreLeadResponse {
@@ -233,7 +205,8 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::ChangeLeadStatusRequest>,
     ) -> Result<Response<pb::ChangeLeadStatusResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let command = convert::change_status(request.get_ref()).map_err(domain_status)?;
         let committed = self.run_on_lead(&meta, &command).await?;
         Ok(Response::new(pb::ChangeLeadStatusResponse {
@@ -246,13 +219,14 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::ConvertLeadRequest>,
     ) -> Result<Response<pb::ConvertLeadResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.into_inner();
         let lead_id = convert::required_id(&req.lead_id, "lead_id").map_err(domain_status)?;
         let customer_id =
             match convert::optional_id(&req.customer_id, "customer_id").map_err(domain_status)? {
                 Some(id) => id,
-                None => derived_id(&meta),
+                None => DerivedIds::first(meta.command_id),
             };
         let committed = self
             .runner
@@ -266,7 +240,8 @@ impl LeadService for LeadApi {
             )
             .await?;
         Ok(Response::new(pb::ConvertLeadResponse {
-            customer_id: created_id(&committed, "customer")
+            customer_id: committed
+                .created_id("customer")
                 .unwrap_or(customer_id)
                 .to_string(),
             result: Some(committed.to_proto()),
@@ -340,7 +315,8 @@ impl LeadService for LeadApi {
         &self,
         request: Request<pb::MergeLeadsRequest>,
     ) -> Result<Response<pb::MergeLeadsResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let req = request.into_inner();
         let survivor = convert::required_id(&req.survivor_lead_id, "survivor_lead_id")
             .map_err(domain_status)?;

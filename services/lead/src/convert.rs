@@ -22,23 +22,7 @@ pub(crate) fn customer_stream(id: Uuid) -> String {
     format!("customer-{id}")
 }
 
-/// A required id field.
-pub(crate) fn required_id(value: &str, field: &str) -> Result<Uuid, DomainError> {
-    optional_id(value, field)?.ok_or_else(|| DomainError::invalid(field, "is required (a UUID)"))
-}
-
-/// An id field that may be left empty.
-pub(crate) fn optional_id(value: &str, field: &str) -> Result<Option<Uuid>, DomainError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let id = Uuid::try_parse(value)
-        .map_err(|e| DomainError::invalid(field, format!("{value:?} is not a UUID: {e}")))?;
-    if id.is_nil() {
-        return Err(DomainError::invalid(field, "the nil UUID is not allowed"));
-    }
-    Ok(Some(id))
-}
+pub(crate) use kizuna_command::fields::{optional_id, required_id};
 
 fn channel(value: i32) -> Result<pb::LeadChannel, DomainError> {
     pb::LeadChannel::try_from(value)
@@ -148,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_must_be_non_nil_uuids_and_are_canonicalised() {
+    fn ids_must_be_canonical_non_nil_uuids() {
         assert_eq!(field_of(required_id("", "lead_id")), "lead_id");
         assert_eq!(field_of(required_id("nope", "lead_id")), "lead_id");
         assert_eq!(
@@ -159,7 +143,15 @@ mod tests {
             "lead_id"
         );
         assert_eq!(optional_id("", "campaign_id").ok(), Some(None));
-        let id = required_id("0190F5A2-7C41-7D3E-9A60-3F2B1C0D4E5F", "lead_id").expect("valid");
+        // The API's one id form, as every reply and event writes it.
+        assert_eq!(
+            field_of(required_id(
+                "0190F5A2-7C41-7D3E-9A60-3F2B1C0D4E5F",
+                "lead_id"
+            )),
+            "lead_id"
+        );
+        let id = required_id("0190f5a2-7c41-7d3e-9a60-3f2b1c0d4e5f", "lead_id").expect("valid");
         assert_eq!(id.to_string(), "0190f5a2-7c41-7d3e-9a60-3f2b1c0d4e5f");
     }
 

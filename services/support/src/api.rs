@@ -4,14 +4,14 @@
 use crate::SupportConfig;
 use crate::convert;
 use kizuna_command::{
-    Attempt, CommandError, CommandMeta, CommandRunner, Committed, Decision, Plan, traceparent_of,
+    Attempt, CommandError, CommandMeta, CommandRunner, Committed, Decision, Plan, domain_status,
 };
 use kizuna_domain::survey::{self, SubmitSurveyResponse, Survey, SurveyCommand, SurveyLink};
 use kizuna_domain::ticket::{
     self, OpenTicket, SlaPolicy, SlaPolicyCommand, TargetClock, Ticket, TicketCommand, TicketData,
 };
 use kizuna_domain::time::duration_to_proto;
-use kizuna_domain::{DerivedIds, DomainError, IdSource as _, pb};
+use kizuna_domain::{DerivedIds, DomainError, pb};
 use pb::support_service_server::SupportService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -40,36 +40,6 @@ impl SupportApi {
     pub fn config(&self) -> &SupportConfig {
         &self.config
     }
-}
-
-/// A domain error as its gRPC status (the one mapping, in `kizuna_command`).
-fn domain_status(e: DomainError) -> Status {
-    Status::from(CommandError::Domain(e))
-}
-
-fn meta_of(
-    command: Option<pb::CommandMetadata>,
-    metadata: &tonic::metadata::MetadataMap,
-) -> Result<CommandMeta, Status> {
-    CommandMeta::from_proto(command, "command", traceparent_of(metadata)).map_err(domain_status)
-}
-
-/// The first id a command's decision context hands out: the id of what a
-/// creating command creates when the caller chose none, and of a new reply.
-/// A retry gets the same one.
-fn derived_id(meta: &CommandMeta) -> Uuid {
-    DerivedIds::new(meta.command_id).next_id()
-}
-
-/// The id of the stream `committed` appended to in `category`, if any: what a
-/// replayed command really created, even if the retry named another id.
-fn created_id(committed: &Committed, category: &str) -> Option<Uuid> {
-    committed.streams.iter().find_map(|s| {
-        s.stream
-            .strip_prefix(category)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|id| Uuid::try_parse(id).ok())
-    })
 }
 
 /// Any ticket command. Opening also reads the SLA policy (after the ticket,
@@ -203,15 +173,19 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::OpenTicketRequest>,
     ) -> Result<Response<pb::OpenTicketResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
-        let open =
-            convert::open_ticket(request.get_ref(), derived_id(&meta)).map_err(domain_status)?;
-        let ticket_id = open.ticket_id.unwrap_or_else(|| derived_id(&meta));
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let open = convert::open_ticket(request.get_ref(), DerivedIds::first(meta.command_id))
+            .map_err(domain_status)?;
+        let ticket_id = open
+            .ticket_id
+            .unwrap_or_else(|| DerivedIds::first(meta.command_id));
         let committed = self
             .run_ticket(&meta, ticket_id, TicketCommand::Open(open))
             .await?;
         Ok(Response::new(pb::OpenTicketResponse {
-            ticket_id: created_id(&committed, ticket::CATEGORY)
+            ticket_id: committed
+                .created_id(ticket::CATEGORY)
                 .unwrap_or(ticket_id)
                 .to_string(),
             result: Some(committed.to_proto()),
@@ -223,7 +197,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::AssignTicketRequest>,
     ) -> Result<Response<pb::AssignTicketResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let assign = convert::assign_ticket(request.get_ref()).map_err(domain_status)?;
         let committed = self
             .run_ticket(&meta, assign.ticket_id, TicketCommand::Assign(assign))
@@ -238,7 +213,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::ReplyToTicketRequest>,
     ) -> Result<Response<pb::ReplyToTicketResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let reply = convert::reply_to_ticket(request.get_ref()).map_err(domain_status)?;
         let committed = self
             .run_ticket(&meta, reply.ticket_id, TicketCommand::Reply(reply))
@@ -246,7 +222,7 @@ impl SupportService for SupportApi {
         Ok(Response::new(pb::ReplyToTicketResponse {
             result: Some(committed.to_proto()),
             // The decider takes the reply's id as its context's first new id.
-            reply_id: derived_id(&meta).to_string(),
+            reply_id: DerivedIds::first(meta.command_id).to_string(),
         }))
     }
 
@@ -255,7 +231,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::ChangeTicketStatusRequest>,
     ) -> Result<Response<pb::ChangeTicketStatusResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let change = convert::change_ticket_status(request.get_ref()).map_err(domain_status)?;
         let committed = self
             .run_ticket(&meta, change.ticket_id, TicketCommand::ChangeStatus(change))
@@ -270,8 +247,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::GetTicketRequest>,
     ) -> Result<Response<pb::GetTicketResponse>, Status> {
-        let ticket_id =
-            convert::uuid("ticket_id", &request.get_ref().ticket_id).map_err(domain_status)?;
+        let ticket_id = convert::required_id(&request.get_ref().ticket_id, "ticket_id")
+            .map_err(domain_status)?;
         let loaded = self
             .runner
             .load::<Ticket>(&ticket::stream(ticket_id))
@@ -291,7 +268,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::SetSlaPolicyRequest>,
     ) -> Result<Response<pb::SetSlaPolicyResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
         let set = convert::set_sla_policy(request.get_ref()).map_err(domain_status)?;
         let committed = self
             .runner
@@ -340,10 +318,14 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::SubmitSurveyResponseRequest>,
     ) -> Result<Response<pb::SubmitSurveyResponseResponse>, Status> {
-        let meta = meta_of(request.get_ref().command.clone(), request.metadata())?;
-        let command = convert::submit_survey_response(request.get_ref(), derived_id(&meta))
-            .map_err(domain_status)?;
-        let response_id = command.response_id.unwrap_or_else(|| derived_id(&meta));
+        let meta =
+            CommandMeta::from_request(request.get_ref().command.clone(), request.metadata())?;
+        let command =
+            convert::submit_survey_response(request.get_ref(), DerivedIds::first(meta.command_id))
+                .map_err(domain_status)?;
+        let response_id = command
+            .response_id
+            .unwrap_or_else(|| DerivedIds::first(meta.command_id));
         let committed = self
             .runner
             .run(
@@ -356,7 +338,8 @@ impl SupportService for SupportApi {
             .await
             .map_err(Status::from)?;
         Ok(Response::new(pb::SubmitSurveyResponseResponse {
-            response_id: created_id(&committed, survey::CATEGORY)
+            response_id: committed
+                .created_id(survey::CATEGORY)
                 .unwrap_or(response_id)
                 .to_string(),
             result: Some(committed.to_proto()),
@@ -368,8 +351,8 @@ impl SupportService for SupportApi {
         &self,
         request: Request<pb::GetSurveyResponseRequest>,
     ) -> Result<Response<pb::GetSurveyResponseResponse>, Status> {
-        let response_id =
-            convert::uuid("response_id", &request.get_ref().response_id).map_err(domain_status)?;
+        let response_id = convert::required_id(&request.get_ref().response_id, "response_id")
+            .map_err(domain_status)?;
         let loaded = self
             .runner
             .load::<Survey>(&survey::stream(response_id))

@@ -11,27 +11,7 @@ use kizuna_domain::{DomainError, pb};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A required UUID field.
-pub(crate) fn uuid(field: &str, value: &str) -> Result<Uuid, DomainError> {
-    if value.is_empty() {
-        return Err(DomainError::invalid(field, "is required"));
-    }
-    let id = Uuid::try_parse(value)
-        .map_err(|e| DomainError::invalid(field, format!("{value:?} is not a UUID: {e}")))?;
-    if id.is_nil() {
-        return Err(DomainError::invalid(field, "the nil UUID is not allowed"));
-    }
-    Ok(id)
-}
-
-/// An optional UUID field: empty means not given.
-pub(crate) fn optional_uuid(field: &str, value: &str) -> Result<Option<Uuid>, DomainError> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        uuid(field, value).map(Some)
-    }
-}
+pub(crate) use kizuna_command::fields::{optional_id, required_id};
 
 /// A known value of a proto enum (`UNSPECIFIED` included: the domain says
 /// where it is required).
@@ -59,8 +39,8 @@ pub(crate) fn open_ticket(
     new_id: Uuid,
 ) -> Result<OpenTicket, DomainError> {
     Ok(OpenTicket {
-        ticket_id: Some(optional_uuid("ticket_id", &req.ticket_id)?.unwrap_or(new_id)),
-        customer_id: uuid("customer_id", &req.customer_id)?,
+        ticket_id: Some(optional_id(&req.ticket_id, "ticket_id")?.unwrap_or(new_id)),
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         channel: enum_value("channel", req.channel)?,
         subject: req.subject.clone(),
         description: req.description.clone(),
@@ -71,7 +51,7 @@ pub(crate) fn open_ticket(
 
 pub(crate) fn assign_ticket(req: &pb::AssignTicketRequest) -> Result<AssignTicket, DomainError> {
     Ok(AssignTicket {
-        ticket_id: uuid("ticket_id", &req.ticket_id)?,
+        ticket_id: required_id(&req.ticket_id, "ticket_id")?,
         agent_id: req.agent_id.clone(),
     })
 }
@@ -80,7 +60,7 @@ pub(crate) fn reply_to_ticket(
     req: &pb::ReplyToTicketRequest,
 ) -> Result<ReplyToTicket, DomainError> {
     Ok(ReplyToTicket {
-        ticket_id: uuid("ticket_id", &req.ticket_id)?,
+        ticket_id: required_id(&req.ticket_id, "ticket_id")?,
         author_kind: enum_value("author_kind", req.author_kind)?,
         author_id: req.author_id.clone(),
         visibility: enum_value("visibility", req.visibility)?,
@@ -92,7 +72,7 @@ pub(crate) fn change_ticket_status(
     req: &pb::ChangeTicketStatusRequest,
 ) -> Result<ChangeTicketStatus, DomainError> {
     Ok(ChangeTicketStatus {
-        ticket_id: uuid("ticket_id", &req.ticket_id)?,
+        ticket_id: required_id(&req.ticket_id, "ticket_id")?,
         status: enum_value("status", req.status)?,
         reason: req.reason.clone(),
     })
@@ -116,14 +96,14 @@ pub(crate) fn submit_survey_response(
     let link = match &req.link {
         None => SurveyLink::None,
         Some(Link::TicketId(id)) => SurveyLink::Ticket {
-            ticket_id: uuid("ticket_id", id)?,
+            ticket_id: required_id(id, "ticket_id")?,
             ticket_customer_id: None,
         },
-        Some(Link::CampaignId(id)) => SurveyLink::Campaign(uuid("campaign_id", id)?),
+        Some(Link::CampaignId(id)) => SurveyLink::Campaign(required_id(id, "campaign_id")?),
     };
     Ok(SubmitSurveyResponse {
-        response_id: Some(optional_uuid("response_id", &req.response_id)?.unwrap_or(new_id)),
-        customer_id: uuid("customer_id", &req.customer_id)?,
+        response_id: Some(optional_id(&req.response_id, "response_id")?.unwrap_or(new_id)),
+        customer_id: required_id(&req.customer_id, "customer_id")?,
         csat: req.csat,
         nps: req.nps,
         comment: req.comment.clone(),
@@ -144,12 +124,12 @@ mod tests {
 
     #[test]
     fn ids_must_be_real_uuids() {
-        assert_eq!(field_of(uuid("x", "")), "x");
-        assert_eq!(field_of(uuid("x", "nope")), "x");
-        assert_eq!(field_of(uuid("x", &Uuid::nil().to_string())), "x");
-        assert_eq!(optional_uuid("x", "").expect("empty is absent"), None);
+        assert_eq!(field_of(required_id("", "x")), "x");
+        assert_eq!(field_of(required_id("nope", "x")), "x");
+        assert_eq!(field_of(required_id(&Uuid::nil().to_string(), "x")), "x");
+        assert_eq!(optional_id("", "x").expect("empty is absent"), None);
         let id = Uuid::from_u128(5);
-        assert_eq!(uuid("x", &id.to_string()).expect("valid"), id);
+        assert_eq!(required_id(&id.to_string(), "x").expect("valid"), id);
     }
 
     #[test]
