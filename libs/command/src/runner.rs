@@ -404,16 +404,8 @@ impl CommandRunner {
         customer_id: Option<Uuid>,
         command: &D::Command,
     ) -> Result<Committed, CommandError> {
-        self.run(
-            meta,
-            &OneStream::<D> {
-                stream,
-                customer_id,
-                command,
-                assume_new: false,
-            },
-        )
-        .await
+        self.one_stream::<D>(meta, stream, customer_id, command, false)
+            .await
     }
 
     /// [`CommandRunner::execute`] for a command that normally creates its
@@ -430,16 +422,25 @@ impl CommandRunner {
         customer_id: Option<Uuid>,
         command: &D::Command,
     ) -> Result<Committed, CommandError> {
-        self.run(
-            meta,
-            &OneStream::<D> {
-                stream,
-                customer_id,
-                command,
-                assume_new: true,
-            },
-        )
-        .await
+        self.one_stream::<D>(meta, stream, customer_id, command, true)
+            .await
+    }
+
+    async fn one_stream<D: Decider>(
+        &self,
+        meta: &CommandMeta,
+        stream: &str,
+        customer_id: Option<Uuid>,
+        command: &D::Command,
+        assume_new: bool,
+    ) -> Result<Committed, CommandError> {
+        let decision = OneStream::<D> {
+            stream,
+            customer_id,
+            command,
+            assume_new,
+        };
+        self.run(meta, &decision).await
     }
 
     /// Runs a command: `decision` loads what it needs through the [`Attempt`]

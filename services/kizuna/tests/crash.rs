@@ -17,12 +17,12 @@ use kizuna_eventlog_grpc::RemoteStore;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
+
+mod support;
 
 /// An append the server acknowledged.
 #[derive(Debug, Clone)]
@@ -47,37 +47,13 @@ fn record_acked(acked: &mut Vec<Acked>, append: &StreamAppend, result: &AppendRe
 }
 
 async fn spawn_server(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--durability",
-            "fsync",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kizuna serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read server stdout")
-            .expect("server exited before it listened");
-        if let Some(addr) = line.strip_prefix("kizuna listening on ") {
-            break addr.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{addr}"))
+    support::spawn_serve([
+        std::ffi::OsStr::new("--durability"),
+        std::ffi::OsStr::new("fsync"),
+        std::ffi::OsStr::new("--data-dir"),
+        data_dir.as_os_str(),
+    ])
+    .await
 }
 
 async fn connect(endpoint: &str) -> RemoteStore {

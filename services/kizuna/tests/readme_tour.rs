@@ -6,10 +6,9 @@
 //! refusals on purpose (a bad e-mail, a forbidden status move); everything
 //! else must succeed, and the log must verify at the end.
 
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+
+mod support;
 
 fn shell_blocks(markdown: &str) -> Vec<&str> {
     markdown
@@ -34,36 +33,15 @@ async fn the_readme_tour_runs_as_written() {
         .expect("the tour");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--durability",
-            "none",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kizuna serve");
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .expect("stdout")
-                .expect("server exited");
-            if let Some(addr) = line.strip_prefix("kizuna listening on ") {
-                break addr.trim().to_owned();
-            }
-        }
-    })
-    .await
-    .expect("server listens");
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = support::spawn_serve([
+        std::ffi::OsStr::new("--durability"),
+        std::ffi::OsStr::new("none"),
+        std::ffi::OsStr::new("--data-dir"),
+        data.as_os_str(),
+    ])
+    .await;
+    let addr = endpoint.trim_start_matches("http://");
 
     let script = format!(
         "kizuna() {{ local sub=$1; shift; '{bin}' \"$sub\" --endpoint {addr} \"$@\"; }}\n{call}\n{tour}",

@@ -8,50 +8,17 @@
 
 use kizuna_tests::{Clients, Endpoints, crm_journey};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+mod support;
 
 /// Upper bound of any single wait; only reached when something is broken.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 async fn spawn_role(role: &str, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kizuna"))
-        .args([
-            "serve",
-            "--role",
-            role,
-            "--listen",
-            "127.0.0.1:0",
-            "--durability",
-            "none",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kizuna serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .expect("read server stdout")
-                .unwrap_or_else(|| panic!("role {role} exited before it listened"));
-            if let Some(addr) = line.strip_prefix("kizuna listening on ") {
-                break addr.trim().to_string();
-            }
-        }
-    })
-    .await
-    .expect("the role starts listening");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{addr}"))
+    let args = ["--role", role, "--durability", "none"];
+    support::spawn_serve(args.iter().chain(extra)).await
 }
 
 async fn terminate(mut child: Child, role: &str) {
