@@ -494,14 +494,13 @@ impl CommandRunner {
                 });
             }
             let (appends, event_types) = self.proposals(meta, &now, plan)?;
-            let result = if appends.len() == 1 {
-                let a = appends.into_iter().next().expect("one append");
-                self.store
+            let result = match <[StreamAppend; 1]>::try_from(appends) {
+                Ok([a]) => self
+                    .store
                     .append(&a.stream, a.expected, a.events)
                     .await
-                    .map(|r| vec![r])
-            } else {
-                self.store.append_multi(appends).await
+                    .map(|r| vec![r]),
+                Err(appends) => self.store.append_multi(appends).await,
             };
             match result {
                 Ok(streams) if streams.iter().all(|r| r.already_existed) => {
