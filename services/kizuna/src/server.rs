@@ -232,14 +232,14 @@ async fn serve_services(
     });
     let support = role.serves(Role::Support).then(|| {
         served.push(SUPPORT_SERVICE);
-        background
-            .push(kizuna_support::SlaWatcher::new(runner.clone()).spawn(config.sla_check_interval));
-        kizuna_support::service(
+        let (service, watcher) = kizuna_support::service_with_watcher(
             runner.clone(),
             kizuna_support::SupportConfig {
                 sla_check_interval: config.sla_check_interval,
             },
-        )
+        );
+        background.push(watcher);
+        service
     });
     for service in served.iter().chain(std::iter::once(&"")) {
         health

@@ -1,7 +1,6 @@
 //! The `kizuna.v1.SupportService` handlers: validate, build the domain
 //! command, run it, reply.
 
-use crate::SupportConfig;
 use crate::convert;
 use kizuna_command::{
     Attempt, CommandError, CommandMeta, CommandRunner, Committed, Decision, Plan, domain_status,
@@ -20,25 +19,17 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct SupportApi {
     runner: CommandRunner,
-    config: SupportConfig,
 }
 
 impl std::fmt::Debug for SupportApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SupportApi")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("SupportApi").finish_non_exhaustive()
     }
 }
 
 impl SupportApi {
-    pub(crate) fn new(runner: CommandRunner, config: SupportConfig) -> Self {
-        Self { runner, config }
-    }
-
-    /// The settings the service was built with.
-    pub fn config(&self) -> &SupportConfig {
-        &self.config
+    pub(crate) fn new(runner: CommandRunner) -> Self {
+        Self { runner }
     }
 }
 

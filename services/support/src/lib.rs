@@ -28,7 +28,7 @@ use kizuna_command::CommandRunner;
 use kizuna_proto::v1::support_service_server::SupportServiceServer;
 use std::time::Duration;
 
-/// Settings of the support service and its SLA watcher.
+/// Settings of the SLA watcher that runs beside the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupportConfig {
     /// How often the SLA watcher looks for due targets: a breach is recorded
@@ -44,8 +44,22 @@ impl Default for SupportConfig {
     }
 }
 
-/// The SupportService over `runner`'s log. The SLA watcher is separate:
-/// spawn it with `SlaWatcher::new(runner).spawn(config.sla_check_interval)`.
-pub fn service(runner: CommandRunner, config: SupportConfig) -> SupportServiceServer<SupportApi> {
-    SupportServiceServer::new(SupportApi::new(runner, config))
+/// The SupportService over `runner`'s log, without the SLA watcher (tests
+/// drive a [`SlaWatcher`] of their own).
+pub fn service(runner: CommandRunner) -> SupportServiceServer<SupportApi> {
+    SupportServiceServer::new(SupportApi::new(runner))
+}
+
+/// The SupportService and its SLA watcher, spawned at `config`'s pace; the
+/// watcher's task is returned so a server can stop it at shutdown. Must be
+/// called inside a tokio runtime.
+pub fn service_with_watcher(
+    runner: CommandRunner,
+    config: SupportConfig,
+) -> (
+    SupportServiceServer<SupportApi>,
+    tokio::task::JoinHandle<()>,
+) {
+    let watcher = SlaWatcher::new(runner.clone()).spawn(config.sla_check_interval);
+    (service(runner), watcher)
 }

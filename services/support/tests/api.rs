@@ -10,7 +10,7 @@ use kizuna_eventlog::{
     Durability, EventFilter, EventStore, ManualClock, RecordedEvent, SledConfig, SledStore,
     SubscribeFrom, SubscriptionItem, Timestamp as LogTime,
 };
-use kizuna_support::{SlaWatcher, SupportConfig};
+use kizuna_support::SlaWatcher;
 use pb::support_service_client::SupportServiceClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ async fn start_server(clock: ManualClock) -> TestServer {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let service = kizuna_support::service(runner, SupportConfig::default());
+    let service = kizuna_support::service(runner);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)
