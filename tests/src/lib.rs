@@ -491,3 +491,77 @@ pub async fn crm_journey(c: &mut Clients) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+/// One command service served on 127.0.0.1:0 over a fresh temporary log
+/// (`Durability::None`, the given clock): what each service crate's gRPC
+/// tests talk to. Stops serving and removes the log when dropped.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The log, for checks behind the service's back (head, raw events).
+    pub store: std::sync::Arc<dyn kizuna_eventlog::EventStore>,
+    /// The runner the service was built on, for background work a test
+    /// drives itself (an SLA watcher).
+    pub runner: kizuna_command::CommandRunner,
+    /// The injected clock; tests move it by hand.
+    pub clock: kizuna_eventlog::ManualClock,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves the router `service` builds from a [`kizuna_command::CommandRunner`]
+/// over a fresh temporary log whose time is `clock`.
+pub async fn serve_on_temp_log(
+    clock: kizuna_eventlog::ManualClock,
+    service: impl FnOnce(kizuna_command::CommandRunner) -> tonic::transport::server::Router,
+) -> TestServer {
+    use kizuna_eventlog::{Durability, EventStore, SledConfig, SledStore};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SledStore::open(
+            SledConfig::new(dir.path())
+                .durability(Durability::None)
+                .clock(Arc::new(clock.clone())),
+        )
+        .expect("open the log"),
+    );
+    let runner = kizuna_command::CommandRunner::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        kizuna_domain::upcasters(),
+    );
+    let router = service(runner.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .expect("serve");
+    });
+    TestServer {
+        endpoint: format!("http://{addr}"),
+        store,
+        runner,
+        clock,
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}

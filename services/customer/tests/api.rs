@@ -3,20 +3,13 @@
 //! Every RPC is covered for its happy path, a retried command id, each
 //! invalid field, each rule it enforces and an unknown customer.
 
-use std::sync::Arc;
-
-use kizuna_command::CommandRunner;
 use kizuna_customer::CustomerConfig;
 use kizuna_domain::customer::{CustomerEvent, STREAM_CATEGORY, stream_name};
 use kizuna_domain::{DomainEvent, Upcasters};
-use kizuna_eventlog::{
-    Direction, Durability, EventFilter, EventStore, ManualClock, SledConfig, SledStore, Timestamp,
-};
+use kizuna_eventlog::{Direction, EventFilter, ManualClock, Timestamp};
 use kizuna_proto::v1 as pb;
 use kizuna_proto::v1::customer_service_client::CustomerServiceClient;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use kizuna_tests::TestServer;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -24,49 +17,19 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------- server --
 
-/// A running CustomerService; dropping it stops the server and removes the data.
-struct TestServer {
-    endpoint: String,
-    store: Arc<dyn EventStore>,
-    _dir: TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
 /// 2026-01-01T00:00:00Z.
 const START_NANOS: i64 = 1_767_225_600_000_000_000;
 
 async fn start_server(clock: ManualClock) -> TestServer {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SledStore::open(
-            SledConfig::new(dir.path())
-                .durability(Durability::None)
-                .clock(Arc::new(clock.clone())),
-        )
-        .expect("open store"),
-    );
-    let runner = CommandRunner::new(store.clone(), Arc::new(clock), kizuna_domain::upcasters());
-    let config = CustomerConfig {
-        default_region: "JP".parse().expect("JP"),
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(kizuna_customer::service(runner, config))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-    });
-    TestServer {
-        endpoint: format!("http://{addr}"),
-        store,
-        _dir: dir,
-        _shutdown: shutdown,
-    }
+    kizuna_tests::serve_on_temp_log(clock, |runner| {
+        tonic::transport::Server::builder().add_service(kizuna_customer::service(
+            runner,
+            CustomerConfig {
+                default_region: "JP".parse().expect("JP"),
+            },
+        ))
+    })
+    .await
 }
 
 struct Fixture {

@@ -5,24 +5,20 @@
 //! business rules (FAILED_PRECONDITION with the ErrorInfo reason) and unknown
 //! ids (NOT_FOUND).
 
-use kizuna_command::{CommandRunner, event_id};
+use kizuna_command::event_id;
 use kizuna_domain::decider::Decider as _;
 use kizuna_domain::event::DomainEvent as _;
 use kizuna_domain::lead::{Lead, LeadEvent};
 use kizuna_domain::pb;
 use kizuna_eventlog::{
-    Clock, Direction, Durability, EventStore, ExpectedVersion, ManualClock, ProposedEvent,
-    RecordedEvent, SledConfig, SledStore, Timestamp,
+    Direction, ExpectedVersion, ManualClock, ProposedEvent, RecordedEvent, Timestamp,
 };
 use kizuna_lead::LeadConfig;
+use kizuna_tests::TestServer;
 use pb::lead_service_client::LeadServiceClient;
 use prost::Message as _;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
@@ -31,52 +27,18 @@ use uuid::Uuid;
 /// 2026-01-01T00:00:00Z.
 const START_NANOS: i64 = 1_767_225_600_000_000_000;
 
-/// A running LeadService; dropping it stops the server and removes the log.
-struct TestServer {
-    endpoint: String,
-    store: Arc<dyn EventStore>,
-    _dir: TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
 /// The one place the server under test is started (swap it for the full
 /// `kizuna` server to run these tests against it).
 async fn start_server(clock: ManualClock) -> TestServer {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(clock);
-    let store: Arc<dyn EventStore> = Arc::new(
-        SledStore::open(
-            SledConfig::new(dir.path())
-                .durability(Durability::None)
-                .clock(clock.clone()),
-        )
-        .expect("open the log"),
-    );
-    let runner = CommandRunner::new(store.clone(), clock, kizuna_domain::upcasters());
-    let service = kizuna_lead::service(
-        runner,
-        LeadConfig {
-            default_region: "JP".parse().expect("JP"),
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-    });
-    TestServer {
-        endpoint: format!("http://{addr}"),
-        store,
-        _dir: dir,
-        _shutdown: shutdown,
-    }
+    kizuna_tests::serve_on_temp_log(clock, |runner| {
+        tonic::transport::Server::builder().add_service(kizuna_lead::service(
+            runner,
+            LeadConfig {
+                default_region: "JP".parse().expect("JP"),
+            },
+        ))
+    })
+    .await
 }
 
 fn clock() -> ManualClock {

@@ -2,19 +2,17 @@
 //! ephemeral port over a temp-dir log with an injected clock, driven through
 //! the generated client. Plus the SLA watcher over the same log.
 
-use kizuna_command::CommandRunner;
 use kizuna_domain::pb;
 use kizuna_domain::testing::DEFAULT_NOW_SECONDS;
 use kizuna_domain::ticket::breach_command_id;
 use kizuna_eventlog::{
-    Durability, EventFilter, EventStore, ManualClock, RecordedEvent, SledConfig, SledStore,
-    SubscribeFrom, SubscriptionItem, Timestamp as LogTime,
+    EventFilter, ManualClock, RecordedEvent, SubscribeFrom, SubscriptionItem, Timestamp as LogTime,
 };
 use kizuna_support::SlaWatcher;
+use kizuna_tests::TestServer;
 use pb::support_service_client::SupportServiceClient;
 use std::sync::Arc;
 use std::time::Duration;
-use tempfile::TempDir;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -23,55 +21,13 @@ use uuid::Uuid;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// A running SupportService; dropping it stops the server and removes the log.
-struct TestServer {
-    endpoint: String,
-    store: Arc<dyn EventStore>,
-    clock: ManualClock,
-    _dir: TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_server(clock: ManualClock) -> TestServer {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SledStore::open(
-            SledConfig::new(dir.path())
-                .durability(Durability::None)
-                .clock(Arc::new(clock.clone())),
-        )
-        .expect("open store"),
-    );
-    let runner = CommandRunner::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        kizuna_domain::upcasters(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let service = kizuna_support::service(runner);
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-            .expect("serve");
-    });
-    TestServer {
-        endpoint: format!("http://{addr}"),
-        store,
-        clock,
-        _dir: dir,
-        _shutdown: shutdown,
-    }
+async fn start_server(clock: ManualClock) -> Server {
+    Server(
+        kizuna_tests::serve_on_temp_log(clock, |runner| {
+            tonic::transport::Server::builder().add_service(kizuna_support::service(runner))
+        })
+        .await,
+    )
 }
 
 fn start_clock() -> ManualClock {
@@ -86,7 +42,17 @@ fn proto_now(clock: &ManualClock) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds, nanos }
 }
 
-impl TestServer {
+/// The shared test server, with this suite's helpers.
+struct Server(TestServer);
+
+impl std::ops::Deref for Server {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.0
+    }
+}
+
+impl Server {
     async fn client(&self) -> SupportServiceClient<Channel> {
         SupportServiceClient::connect(self.endpoint.clone())
             .await
@@ -100,11 +66,7 @@ impl TestServer {
     /// A watcher over this server's log and clock (a fresh one simulates a
     /// restart of the watcher).
     fn watcher(&self) -> SlaWatcher {
-        SlaWatcher::new(CommandRunner::new(
-            self.store.clone(),
-            Arc::new(self.clock.clone()),
-            kizuna_domain::upcasters(),
-        ))
+        SlaWatcher::new(self.runner.clone())
     }
 
     async fn events(&self, filter: EventFilter) -> Vec<RecordedEvent> {
