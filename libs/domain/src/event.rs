@@ -1,8 +1,8 @@
 //! Typed events: how a protobuf message becomes an event of the log and back.
 //!
 //! Every event message has a stable dotted type name and a schema version
-//! ([`EventMessage`], declared once per message with [`event_messages!`]). An
-//! aggregate's events form one enum ([`event_enum!`]) that encodes to payload
+//! ([`EventMessage`], declared once per message with [`event_messages!`](crate::event_messages)). An
+//! aggregate's events form one enum ([`event_enum!`](crate::event_enum)) that encodes to payload
 //! bytes and decodes from them, passing older schema versions through the
 //! [`Upcasters`] first, so that history is never rewritten and the rules only
 //! ever see current shapes.
@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A protobuf message that is an event: its stable type name and current
-/// schema version. Declare with [`event_messages!`].
+/// schema version. Declare with [`event_messages!`](crate::event_messages).
 pub trait EventMessage: prost::Message + Default + Clone + PartialEq {
     /// Dotted, past-tense type name, e.g. `lead.captured`.
     const EVENT_TYPE: &'static str;
@@ -145,7 +145,7 @@ pub fn decode_message<M: EventMessage>(payload: &[u8]) -> Result<M, DecodeError>
     })
 }
 
-/// The events of one aggregate, as one enum. Implemented by [`event_enum!`].
+/// The events of one aggregate, as one enum. Implemented by [`event_enum!`](crate::event_enum).
 pub trait DomainEvent: Sized + Clone + std::fmt::Debug + PartialEq + Send + Sync {
     /// The event's type name.
     fn event_type(&self) -> &'static str;
@@ -166,7 +166,7 @@ pub trait DomainEvent: Sized + Clone + std::fmt::Debug + PartialEq + Send + Sync
 }
 
 /// Declares an aggregate's event enum over messages declared with
-/// [`event_messages!`]:
+/// [`event_messages!`](crate::event_messages):
 ///
 /// ```ignore
 /// event_enum! {

@@ -7,7 +7,7 @@
 //! given::<Lead>([]).when(qualify()).then_rejected("LEAD_NOT_FOUND");
 //! ```
 //!
-//! The clock is fixed ([`Scenario::at`], default [`DEFAULT_NOW`]) and ids are
+//! The clock is fixed ([`Scenario::at`], default [`default_now`]) and ids are
 //! sequential (`…0001`, `…0002`), so expected events can be written out in
 //! full. `then` also folds the produced events, so an `evolve` that panics on
 //! its own decider's output fails the test.
