@@ -8,18 +8,23 @@
 //!   clock and id source;
 //! - [`event`]: typed events, their catalog and the upcaster registry;
 //! - [`testing`]: given / when / then for deciders;
-//! - [`lead`], [`customer`], [`ticket`], [`survey`]: the aggregates;
+//! - [`lead`], [`customer`], [`ticket`], [`survey`]: the aggregates behind
+//!   the lead, customer and support services;
+//! - [`loyalty`], [`campaign`]: the loyalty account and earning rules, and
+//!   campaigns with per-customer send arbitration (their services come next);
 //! - [`contact`]: the contact-data input rule (how e-mail addresses, phone
 //!   numbers, names and addresses are normalised before they are recorded).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod campaign;
 pub mod contact;
 pub mod customer;
 pub mod decider;
 pub mod error;
 pub mod event;
 pub mod lead;
+pub mod loyalty;
 pub mod survey;
 pub mod testing;
 pub mod ticket;

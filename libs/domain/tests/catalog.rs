@@ -19,6 +19,10 @@ fn rust_catalog() -> BTreeMap<&'static str, u32> {
         .chain(TicketEvent::catalog())
         .chain(SlaPolicyEvent::catalog())
         .chain(SurveyEvent::catalog())
+        .chain(kizuna_domain::campaign::CampaignEvent::catalog())
+        .chain(kizuna_domain::campaign::OutreachEvent::catalog())
+        .chain(kizuna_domain::loyalty::LoyaltyEvent::catalog())
+        .chain(kizuna_domain::loyalty::EarningRulesEvent::catalog())
     {
         if let Some(previous) = all.insert(event_type, version) {
             assert_eq!(
