@@ -267,7 +267,9 @@ NFKC-normalised with whitespace collapsed, so full-width and half-width forms
 are one value. Duplicates are found on these normalised values.
 
 Streams are `{category}-{uuid}`: `lead-…`, `customer-…`, `ticket-…`,
-`survey-…`, `slapolicy-…`. Every event carries the id of the aggregate it
+`survey-…`, `slapolicy-…`, `loyalty-…` (one per customer), `earningrules-…`,
+`campaign-…` and `outreach-…` (one per customer: where campaign sends to
+that customer are decided). Every event carries the id of the aggregate it
 belongs to, and events about a customer are tagged with the customer id (the
 per-customer index of the log).
 ";
