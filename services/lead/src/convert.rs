@@ -132,30 +132,6 @@ mod tests {
     }
 
     #[test]
-    fn ids_must_be_canonical_non_nil_uuids() {
-        assert_eq!(field_of(required_id("", "lead_id")), "lead_id");
-        assert_eq!(field_of(required_id("nope", "lead_id")), "lead_id");
-        assert_eq!(
-            field_of(required_id(
-                "00000000-0000-0000-0000-000000000000",
-                "lead_id"
-            )),
-            "lead_id"
-        );
-        assert_eq!(optional_id("", "campaign_id").ok(), Some(None));
-        // The API's one id form, as every reply and event writes it.
-        assert_eq!(
-            field_of(required_id(
-                "0190F5A2-7C41-7D3E-9A60-3F2B1C0D4E5F",
-                "lead_id"
-            )),
-            "lead_id"
-        );
-        let id = required_id("0190f5a2-7c41-7d3e-9a60-3f2b1c0d4e5f", "lead_id").expect("valid");
-        assert_eq!(id.to_string(), "0190f5a2-7c41-7d3e-9a60-3f2b1c0d4e5f");
-    }
-
-    #[test]
     fn unknown_enum_numbers_name_their_field() {
         let req = pb::ChangeLeadStatusRequest {
             lead_id: Uuid::from_u128(1).to_string(),
