@@ -1,8 +1,9 @@
 //! The SLA watcher: records `ticket.sla_breached` for every target that is
 //! due and unmet.
 //!
-//! It derives what is due from the log alone. A subscription to the ticket
-//! category (history, then live) feeds an in-memory schedule: for each ticket
+//! It derives what is due from the log alone. Each check first reads the
+//! ticket category of the log from where the last check stopped up to the
+//! current head (all history on the first check) into an in-memory schedule: for each ticket
 //! with a pending target, the targets and their due times, folded by the
 //! domain's own [`TicketSla`] so the watcher and the decider agree on what
 //! "met" means. A ticket leaves the schedule once nothing is pending (met,
@@ -14,7 +15,6 @@
 //! target of each ticket is breached exactly once, across restarts and
 //! watchers racing each other.
 
-use futures::StreamExt as _;
 use kizuna_command::{CommandError, CommandMeta, CommandRunner};
 use kizuna_domain::event::DomainEvent as _;
 use kizuna_domain::ticket::{
@@ -22,9 +22,7 @@ use kizuna_domain::ticket::{
     TICKET_CLOSED, Ticket, TicketCommand, TicketEvent, TicketSla, breach_command_id,
 };
 use kizuna_domain::{DomainError, pb};
-use kizuna_eventlog::{
-    EventFilter, EventSubscription, RecordedEvent, StoreError, SubscribeFrom, SubscriptionItem,
-};
+use kizuna_eventlog::{EventFilter, RecordedEvent};
 use prost_types::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,8 +33,8 @@ use uuid::Uuid;
 /// The actor recorded in the metadata of the watcher's breaches.
 pub const WATCHER_ACTOR: &str = "svc:sla-watcher";
 
-/// Events read per probe of the log while catching up.
-const PROBE_PAGE: usize = 256;
+/// Events read per page while catching up.
+const PAGE: usize = 256;
 
 /// Refusals that mean the schedule was behind (another watcher, or the late
 /// reply itself, already settled the target): nothing to do.
@@ -64,12 +62,9 @@ struct Watched {
 
 #[derive(Default)]
 struct Schedule {
-    subscription: Option<EventSubscription>,
     /// Every ticket event below this position is folded in.
     next_position: u64,
     tickets: HashMap<Uuid, Watched>,
-    /// The subscription ended: the log is gone.
-    ended: bool,
 }
 
 impl Schedule {
@@ -216,83 +211,31 @@ impl SlaWatcher {
         Ok(false)
     }
 
-    /// Folds every ticket event below `head` into the schedule, from the
-    /// subscription. A filtered subscription says nothing about the other
-    /// categories' positions, so the log is probed for the ticket events
-    /// still to come below `head`; when there are none, the schedule is
-    /// current up to `head` without waiting for the subscription.
+    /// Folds every ticket event below `head` (and any committed since) into
+    /// the schedule. Each event is read once: paging the filtered log from
+    /// where the schedule stands, whose `next_position` also moves past the
+    /// other categories' events.
     async fn catch_up(&self, s: &mut Schedule, head: u64) -> Result<(), CommandError> {
-        if s.ended {
-            return Err(StoreError::Closed.into());
-        }
-        let store = self.runner.store().clone();
-        if s.subscription.is_none() {
-            s.subscription = Some(
-                store
-                    .subscribe(SubscribeFrom::Position(s.next_position), ticket_filter())
-                    .await?,
-            );
-        }
+        let store = self.runner.store();
         while s.next_position < head {
             let page = store
-                .read_all(s.next_position, &ticket_filter(), PROBE_PAGE)
+                .read_all(s.next_position, &ticket_filter(), PAGE)
                 .await?;
-            let last_below_head = page
-                .events
-                .iter()
-                .map(|e| e.global_position)
-                .filter(|p| *p < head)
-                .max();
-            let Some(last) = last_below_head else {
-                if page.events.is_empty()
-                    && page.next_position < head
-                    && page.next_position > s.next_position
-                {
-                    // A scan that stopped early: nothing to fold up to there.
-                    s.next_position = page.next_position;
-                    continue;
-                }
-                s.next_position = head;
-                break;
-            };
-            while s.next_position <= last {
-                let item = match s.subscription.as_mut() {
-                    Some(sub) => sub.next().await,
-                    None => None,
-                };
-                match item {
-                    Some(Ok(SubscriptionItem::Event(e))) => {
-                        s.next_position = e.global_position + 1;
-                        s.apply(&e, self.runner.upcasters());
-                    }
-                    Some(Ok(SubscriptionItem::CaughtUp { next_position })) => {
-                        s.next_position = s.next_position.max(next_position);
-                    }
-                    Some(Err(e)) => {
-                        // The subscription ends after an error; the next call
-                        // subscribes again from where the schedule is.
-                        s.subscription = None;
-                        return Err(e.into());
-                    }
-                    None => {
-                        s.subscription = None;
-                        s.ended = true;
-                        return Err(StoreError::Closed.into());
-                    }
-                }
+            for e in &page.events {
+                s.apply(e, self.runner.upcasters());
             }
+            if page.next_position <= s.next_position {
+                break;
+            }
+            s.next_position = page.next_position;
         }
         Ok(())
     }
 
-    /// Whether the subscription has ended (the log is gone).
-    async fn has_ended(&self) -> bool {
-        self.schedule.lock().await.ended
-    }
-
     /// Runs [`SlaWatcher::check_once`] every `interval` (at least 1 ms) in a
-    /// task. Errors are logged and the next tick tries again; the task ends
-    /// when the subscription ends.
+    /// task. Errors are logged and the next tick tries again (a log node
+    /// restarting is just a few failed ticks); the task runs until aborted,
+    /// which the server does at shutdown.
     pub fn spawn(self, interval: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
@@ -303,10 +246,6 @@ impl SlaWatcher {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(breaches = n, "SLA check recorded breaches"),
                     Err(e) => {
-                        if self.has_ended().await {
-                            tracing::warn!("the log subscription ended; the SLA watcher stops");
-                            return;
-                        }
                         tracing::warn!(error = %e, "SLA check failed; trying again at the next tick");
                     }
                 }
