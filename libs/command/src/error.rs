@@ -47,6 +47,18 @@ pub fn domain_status(e: DomainError) -> Status {
     Status::from(CommandError::Domain(e))
 }
 
+impl CommandError {
+    /// The command id was first used by a command of another kind, whose
+    /// result cannot answer this request: INVALID_ARGUMENT on
+    /// `command.command_id` (a retry must resend the very same command).
+    pub fn reused_command_id() -> Self {
+        Self::Domain(DomainError::invalid(
+            "command.command_id",
+            "was used by an earlier command of another kind; a retry must resend the same command",
+        ))
+    }
+}
+
 impl From<CommandError> for Status {
     fn from(e: CommandError) -> Self {
         let message = e.to_string();

@@ -21,13 +21,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cache;
 mod error;
 pub mod fields;
 mod meta;
 mod runner;
 
+pub use cache::DEFAULT_STATE_CACHE_STREAMS;
 pub use error::{CommandError, domain_status};
 pub use meta::{CommandMeta, MAX_ACTOR_BYTES, traceparent_of};
 pub use runner::{
     Attempt, CommandRunner, Committed, DEFAULT_MAX_ATTEMPTS, Decision, Loaded, Plan, event_id,
+    proto_time,
 };

@@ -120,6 +120,21 @@ impl CommandMeta {
         Self::from_proto(command, "command", traceparent_of(headers))
             .map_err(crate::error::domain_status)
     }
+
+    /// Refuses a caller's `occurred_at`: for commands whose rules compare
+    /// "now" with an expiry or a window (spending points, redeeming a
+    /// coupon, sending a campaign), "now" is the server's clock, or a
+    /// backdated request could redeem an expired coupon or send after a
+    /// campaign closed. INVALID_ARGUMENT on `command.occurred_at`.
+    pub fn at_server_time(self) -> Result<Self, tonic::Status> {
+        if self.occurred_at.is_some() {
+            return Err(crate::error::domain_status(DomainError::invalid(
+                "command.occurred_at",
+                "is not accepted by this command: it is decided at the server's time",
+            )));
+        }
+        Ok(self)
+    }
 }
 
 /// The `traceparent` header of a request, or empty.

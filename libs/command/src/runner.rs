@@ -1,12 +1,13 @@
 //! The command loop: load, decide, append, and the retry and replay rules
 //! around it (see the crate docs).
 
+use crate::cache::{DEFAULT_STATE_CACHE_STREAMS, StateCache};
 use crate::error::CommandError;
 use crate::meta::CommandMeta;
 use kizuna_domain::{Context, Decider, DerivedIds, DomainError, DomainEvent, Upcasters};
 use kizuna_eventlog::{
     AppendResult, Clock, Direction, EventMetadata, EventStore, ExpectedVersion, ProposedEvent,
-    StoreError, StreamAppend, Timestamp as LogTime,
+    RecordedEvent, StoreError, StreamAppend, Timestamp as LogTime,
 };
 use kizuna_proto::v1 as pb;
 use prost_types::Timestamp;
@@ -300,6 +301,7 @@ pub struct CommandRunner {
     clock: Arc<dyn Clock>,
     upcasters: Arc<Upcasters>,
     max_attempts: u32,
+    states: StateCache,
 }
 
 impl std::fmt::Debug for CommandRunner {
@@ -310,7 +312,8 @@ impl std::fmt::Debug for CommandRunner {
     }
 }
 
-fn to_proto_time(t: LogTime) -> Timestamp {
+/// A log timestamp as a protobuf timestamp.
+pub fn proto_time(t: LogTime) -> Timestamp {
     let (seconds, nanos) = t.to_seconds_nanos();
     Timestamp { seconds, nanos }
 }
@@ -333,7 +336,18 @@ impl CommandRunner {
             clock,
             upcasters: Arc::new(upcasters),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            states: StateCache::new(DEFAULT_STATE_CACHE_STREAMS),
         }
+    }
+
+    /// The same runner keeping the folded state of at most `streams` recently
+    /// used streams (0: none), so that loading one it has seen reads only
+    /// the events appended since; [`DEFAULT_STATE_CACHE_STREAMS`] by default.
+    /// The cache is shared with the runner's clones.
+    #[must_use]
+    pub fn with_state_cache(mut self, streams: usize) -> Self {
+        self.states = StateCache::new(streams);
+        self
     }
 
     /// The same runner deciding at most `attempts` times per command (>= 1).
@@ -358,11 +372,83 @@ impl CommandRunner {
         &self.upcasters
     }
 
+    /// "Now" on the runner's clock, as a protobuf timestamp.
+    pub fn now(&self) -> Timestamp {
+        proto_time(self.clock.now())
+    }
+
+    /// `e` as an event of `E`'s aggregate, read through the upcasters; `None`
+    /// when its type is not one of `E`'s (e.g. another aggregate's event in
+    /// the same command or category).
+    pub fn try_decode<E: DomainEvent>(&self, e: &RecordedEvent) -> Result<Option<E>, CommandError> {
+        E::decode(&e.event_type, e.schema_version, &e.payload, &self.upcasters).map_err(|source| {
+            CommandError::Unreadable {
+                stream: e.stream.clone(),
+                position: e.global_position,
+                source,
+            }
+        })
+    }
+
+    /// `e` as an event of `E`'s aggregate; a type `E` does not know is
+    /// [`CommandError::UnknownEventType`] (a stream holds only its
+    /// aggregate's events).
+    pub fn decode<E: DomainEvent>(&self, e: &RecordedEvent) -> Result<E, CommandError> {
+        self.try_decode(e)?
+            .ok_or_else(|| CommandError::UnknownEventType {
+                stream: e.stream.clone(),
+                position: e.global_position,
+                event_type: e.event_type.clone(),
+            })
+    }
+
+    /// The last event of `stream` as an event of `E`'s aggregate, with its
+    /// stream version; `None` when the stream is empty or missing. One read,
+    /// however long the stream: for streams whose last event is the state
+    /// (earning rules, checkpoints).
+    pub async fn last_event<E: DomainEvent>(
+        &self,
+        stream: &str,
+    ) -> Result<Option<(E, u64)>, CommandError> {
+        let slice = self
+            .store
+            .read_stream(stream, Direction::Backward, None, 1)
+            .await?;
+        slice
+            .events
+            .first()
+            .map(|e| Ok((self.decode(e)?, e.stream_version)))
+            .transpose()
+    }
+
+    /// The events of `E`'s aggregate among the first `count` events the
+    /// command `command_id` appended, read back by their derived ids, in
+    /// order: what a retried command answers from. Stops at the first id not
+    /// in the log.
+    pub async fn command_events<E: DomainEvent>(
+        &self,
+        command_id: Uuid,
+        count: usize,
+    ) -> Result<Vec<E>, CommandError> {
+        let mut events = Vec::new();
+        for index in 0..count {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let Some(recorded) = self.store.read_event(event_id(command_id, index)).await? else {
+                break;
+            };
+            events.extend(self.try_decode(&recorded)?);
+        }
+        Ok(events)
+    }
+
     /// Reads `stream` from the start and folds it with `D`.
     pub async fn load<D: Decider>(&self, stream: &str) -> Result<Loaded<D>, CommandError> {
-        let mut state = D::State::default();
-        let mut version = None;
-        let mut from = 0;
+        let (mut state, mut version) = match self.states.get::<D::State>(stream) {
+            Some((state, version)) => (state, Some(version)),
+            None => (D::State::default(), None),
+        };
+        let cached = version;
+        let mut from = version.map_or(0, |v| v + 1);
         loop {
             let slice = self
                 .store
@@ -370,23 +456,17 @@ impl CommandRunner {
                 .await?;
             let page = slice.events.len();
             for e in slice.events {
-                let event =
-                    D::Event::decode(&e.event_type, e.schema_version, &e.payload, &self.upcasters)
-                        .map_err(|source| CommandError::Unreadable {
-                            stream: stream.to_owned(),
-                            position: e.global_position,
-                            source,
-                        })?
-                        .ok_or_else(|| CommandError::UnknownEventType {
-                            stream: stream.to_owned(),
-                            position: e.global_position,
-                            event_type: e.event_type.clone(),
-                        })?;
+                let event: D::Event = self.decode(&e)?;
                 state = D::evolve(state, &event);
                 version = Some(e.stream_version);
                 from = e.stream_version + 1;
             }
             if page < LOAD_PAGE || slice.last_version.is_none_or(|last| from > last) {
+                if let Some(v) = version
+                    && version != cached
+                {
+                    self.states.put(stream, &state, v);
+                }
                 return Ok(Loaded {
                     stream: stream.to_owned(),
                     state,
@@ -455,7 +535,7 @@ impl CommandRunner {
                 to_log_time(t)?;
                 *t
             }
-            None => to_proto_time(self.clock.now()),
+            None => proto_time(self.clock.now()),
         };
         let mut number = 0;
         loop {

@@ -324,3 +324,75 @@ async fn execute_new_creates_without_reading_and_falls_back_when_the_stream_exis
     ));
     assert_eq!(store.head().await.expect("head").next_position, 2);
 }
+
+#[derive(Debug, Clone)]
+enum CacheStep {
+    /// Runner `by` (0 or 1, each with its own cache, as two processes)
+    /// bumps stream `stream` by `n`.
+    Bump { by: usize, stream: usize, n: usize },
+    /// Runner 0 loads `stream`.
+    Load { stream: usize },
+}
+
+fn cache_step() -> impl proptest::strategy::Strategy<Value = CacheStep> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..2_usize, 0..3_usize, 1..5_usize).prop_map(|(by, stream, n)| CacheStep::Bump {
+            by,
+            stream,
+            n
+        }),
+        (0..3_usize).prop_map(|stream| CacheStep::Load { stream }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Whatever the other writer appended and whatever the cache evicted (it
+    /// holds 2 of the 3 streams), a load through the state cache equals a
+    /// fold of the whole stream, and every bump lands.
+    #[test]
+    fn a_cached_load_equals_a_fold_of_the_whole_stream(
+        steps in proptest::collection::vec(cache_step(), 1..40)
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (base, store) = runner(dir.path());
+            let writers = [
+                base.clone().with_state_cache(2),
+                CommandRunner::new(store.clone(), Arc::new(SystemClock), Upcasters::new()),
+            ];
+            let uncached = base.with_state_cache(0);
+            let streams: Vec<String> = (0..3).map(|i| format!("counter-{i}")).collect();
+            let mut expected = [0_usize; 3];
+            for step in steps {
+                match step {
+                    CacheStep::Bump { by, stream, n } => {
+                        writers[by]
+                            .execute::<Counter>(
+                                &CommandMeta::new(Uuid::now_v7()),
+                                &streams[stream],
+                                None,
+                                &CounterCommand::Bump(n),
+                            )
+                            .await
+                            .expect("bump");
+                        expected[stream] += n;
+                    }
+                    CacheStep::Load { stream } => {
+                        let cached = writers[0].load::<Counter>(&streams[stream]).await.expect("load");
+                        let fresh = uncached.load::<Counter>(&streams[stream]).await.expect("load");
+                        assert_eq!((cached.state, cached.version), (fresh.state, fresh.version));
+                        assert_eq!(cached.state, expected[stream]);
+                    }
+                }
+            }
+            for (stream, want) in streams.iter().zip(expected) {
+                let cached = writers[0].load::<Counter>(stream).await.expect("load");
+                assert_eq!(cached.state, want);
+            }
+        });
+    }
+}

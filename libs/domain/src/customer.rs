@@ -788,6 +788,13 @@ fn consent_key(channel: i32, purpose: i32) -> Option<(pb::ContactChannel, pb::Co
         .then_some((channel, purpose))
 }
 
+/// Checks that customer `id` (folded into `state`) exists and was not merged
+/// away: what other aggregates ask before acting for a customer (NOT_FOUND,
+/// or `CUSTOMER_MERGED` naming the customer it lives on as).
+pub fn ensure_live(state: &CustomerState, id: Uuid) -> Result<(), DomainError> {
+    live(state, id).map(|_| ())
+}
+
 /// The id of customer `id` as events carry it, if the customer exists and
 /// was not merged away; merged-away customers refuse everything but the undo.
 fn live(state: &CustomerState, id: Uuid) -> Result<String, DomainError> {

@@ -90,7 +90,7 @@ impl Context<'_> {
 pub trait Decider {
     /// What the rules need to know, folded from the stream's events.
     /// `Default` is the state of a stream that does not exist yet.
-    type State: Default + Clone + std::fmt::Debug + Send + Sync;
+    type State: Default + Clone + std::fmt::Debug + Send + Sync + 'static;
     /// What a caller asks for.
     type Command: std::fmt::Debug + Send + Sync;
     /// What happened.

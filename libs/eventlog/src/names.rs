@@ -14,6 +14,15 @@ pub fn category_of(stream: &str) -> &str {
     stream.split_once('-').map_or(stream, |(c, _)| c)
 }
 
+/// The id of `stream` when it is `{category}-{uuid}` (the aggregate streams
+/// of the services), else `None`.
+pub fn stream_uuid(stream: &str, category: &str) -> Option<uuid::Uuid> {
+    stream
+        .strip_prefix(category)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|id| uuid::Uuid::try_parse(id).ok())
+}
+
 /// Checks a category: `[a-z][a-z0-9_]*`, at most 64 bytes.
 pub fn validate_category(category: &str) -> Result<(), String> {
     let mut chars = category.chars();
@@ -132,6 +141,15 @@ mod tests {
         }
         let long = format!("lead-{}", "a".repeat(MAX_STREAM_NAME_LEN));
         assert!(validate_stream_name(&long).unwrap_err().contains("longer"));
+    }
+
+    #[test]
+    fn the_uuid_of_a_stream_of_a_category() {
+        let id = uuid::Uuid::from_u128(0x0190_f5a4_0c3e_7a51_9b7e_4b1c_2d3e_4f50);
+        assert_eq!(stream_uuid(&format!("ticket-{id}"), "ticket"), Some(id));
+        assert_eq!(stream_uuid(&format!("ticket-{id}"), "tick"), None);
+        assert_eq!(stream_uuid(&format!("lead-{id}"), "ticket"), None);
+        assert_eq!(stream_uuid("ticket-not-a-uuid", "ticket"), None);
     }
 
     #[test]

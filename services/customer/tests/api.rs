@@ -10,9 +10,9 @@ use kizuna_eventlog::{Direction, EventFilter, ManualClock, Timestamp};
 use kizuna_proto::v1 as pb;
 use kizuna_proto::v1::customer_service_client::CustomerServiceClient;
 use kizuna_tests::TestServer;
+use kizuna_tests::status::{assert_invalid, assert_rejected};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 // ---------------------------------------------------------------- server --
@@ -129,31 +129,6 @@ fn taro() -> pb::ContactData {
         }),
         company: String::new(),
     }
-}
-
-#[track_caller]
-fn assert_invalid(status: &Status, field: &str) {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let bad = status
-        .get_details_bad_request()
-        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"));
-    assert_eq!(
-        bad.field_violations
-            .iter()
-            .map(|v| v.field.as_str())
-            .collect::<Vec<_>>(),
-        [field],
-        "{status:?}"
-    );
-}
-
-#[track_caller]
-fn assert_rejected(status: &Status, reason: &str) {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    let info = status
-        .get_details_error_info()
-        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
-    assert_eq!(info.reason, reason, "{status:?}");
 }
 
 #[track_caller]

@@ -15,13 +15,13 @@ use kizuna_eventlog::{
 };
 use kizuna_lead::LeadConfig;
 use kizuna_tests::TestServer;
+use kizuna_tests::status::{assert_invalid, assert_rejected};
 use pb::lead_service_client::LeadServiceClient;
 use prost::Message as _;
 use std::collections::HashSet;
 use std::time::Duration;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 /// 2026-01-01T00:00:00Z.
@@ -80,29 +80,6 @@ async fn stream_events(server: &TestServer, stream: &str) -> Vec<RecordedEvent> 
         .await
         .expect("read stream")
         .events
-}
-
-#[track_caller]
-fn assert_bad_field(status: &Status, field: &str) {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let bad = status
-        .get_details_bad_request()
-        .expect("google.rpc.BadRequest");
-    assert!(
-        bad.field_violations.iter().any(|v| v.field == field),
-        "expected {field}, got {:?}",
-        bad.field_violations
-    );
-}
-
-#[track_caller]
-fn assert_rejected(status: &Status, reason: &str) {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    assert_eq!(
-        status.get_details_error_info().expect("ErrorInfo").reason,
-        reason,
-        "{status:?}"
-    );
 }
 
 #[track_caller]
@@ -414,7 +391,7 @@ async fn capture_lead_names_each_invalid_field() {
     ];
     for (field, req) in cases {
         let err = client.capture_lead(req).await.expect_err(field);
-        assert_bad_field(&err, field);
+        assert_invalid(&err, field);
     }
     assert_eq!(head(&server).await, 0, "nothing invalid was recorded");
 }
@@ -483,17 +460,17 @@ async fn update_lead_contact_refusals() {
         .update_lead_contact(req("x", contact("a@example.jp", "")))
         .await
         .expect_err("bad id");
-    assert_bad_field(&err, "lead_id");
+    assert_invalid(&err, "lead_id");
     let err = client
         .update_lead_contact(req(&id, contact("", "")))
         .await
         .expect_err("unreachable");
-    assert_bad_field(&err, "contact");
+    assert_invalid(&err, "contact");
     let err = client
         .update_lead_contact(req(&id, contact("a@@example.jp", "")))
         .await
         .expect_err("bad email");
-    assert_bad_field(&err, "contact.email");
+    assert_invalid(&err, "contact.email");
     let unknown = Uuid::now_v7().to_string();
     let err = client
         .update_lead_contact(req(&unknown, contact("a@example.jp", "")))
@@ -570,7 +547,7 @@ async fn score_lead_refusals() {
         ("reason", req(&id, 5, &"r".repeat(501))),
     ] {
         let err = client.score_lead(r).await.expect_err(field);
-        assert_bad_field(&err, field);
+        assert_invalid(&err, field);
     }
     let unknown = Uuid::now_v7().to_string();
     let err = client
@@ -676,7 +653,7 @@ async fn change_lead_status_refusals() {
         ),
     ] {
         let err = client.change_lead_status(r).await.expect_err(field);
-        assert_bad_field(&err, field);
+        assert_invalid(&err, field);
     }
     let unknown = Uuid::now_v7().to_string();
     let err = set_status(&mut client, &unknown, pb::LeadStatus::Working)
@@ -842,12 +819,12 @@ async fn convert_lead_refusals() {
         customer_id: customer_id.into(),
     };
     let err = client.convert_lead(req("", "")).await.expect_err("no id");
-    assert_bad_field(&err, "lead_id");
+    assert_invalid(&err, "lead_id");
     let err = client
         .convert_lead(req(&id, "cust-1"))
         .await
         .expect_err("bad customer id");
-    assert_bad_field(&err, "customer_id");
+    assert_invalid(&err, "customer_id");
     let before = head(&server).await;
     let err = client
         .convert_lead(req(&id, ""))
@@ -1013,7 +990,7 @@ async fn merge_leads_refusals_append_nothing() {
         ("duplicate_lead_id", req(&a, &a)),
     ] {
         let err = client.merge_leads(r).await.expect_err(field);
-        assert_bad_field(&err, field);
+        assert_invalid(&err, field);
     }
     let unknown = Uuid::now_v7().to_string();
     for r in [req(&unknown, &a), req(&a, &unknown)] {
@@ -1039,7 +1016,7 @@ async fn get_lead_refusals() {
         })
         .await
         .expect_err("bad id");
-    assert_bad_field(&err, "lead_id");
+    assert_invalid(&err, "lead_id");
     let unknown = Uuid::now_v7().to_string();
     let err = client
         .get_lead(pb::GetLeadRequest {
@@ -1248,7 +1225,7 @@ async fn find_duplicate_leads_refusals() {
         ("contact.phone", by_contact(contact("", "12"))),
     ] {
         let err = client.find_duplicate_leads(r).await.expect_err(field);
-        assert_bad_field(&err, field);
+        assert_invalid(&err, field);
     }
     let unknown = Uuid::now_v7().to_string();
     let err = client

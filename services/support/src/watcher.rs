@@ -22,6 +22,7 @@ use kizuna_domain::ticket::{
     TICKET_CLOSED, Ticket, TicketCommand, TicketEvent, TicketSla, breach_command_id,
 };
 use kizuna_domain::{DomainError, pb};
+use kizuna_eventlog::names::stream_uuid;
 use kizuna_eventlog::{EventFilter, RecordedEvent};
 use prost_types::Timestamp;
 use std::collections::HashMap;
@@ -69,12 +70,7 @@ struct Schedule {
 
 impl Schedule {
     fn apply(&mut self, e: &RecordedEvent, upcasters: &kizuna_domain::Upcasters) {
-        let Some(ticket_id) = e
-            .stream
-            .strip_prefix(ticket::CATEGORY)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|id| Uuid::try_parse(id).ok())
-        else {
+        let Some(ticket_id) = stream_uuid(&e.stream, ticket::CATEGORY) else {
             tracing::warn!(stream = %e.stream, "SLA watcher: a ticket stream without a ticket id");
             return;
         };
@@ -115,11 +111,6 @@ impl std::fmt::Debug for SlaWatcher {
     }
 }
 
-fn proto_time(t: kizuna_eventlog::Timestamp) -> Timestamp {
-    let (seconds, nanos) = t.to_seconds_nanos();
-    Timestamp { seconds, nanos }
-}
-
 impl SlaWatcher {
     /// A watcher over `runner`'s log and clock, with an empty schedule: the
     /// first check reads the ticket history.
@@ -142,7 +133,7 @@ impl SlaWatcher {
         let head = self.runner.store().head().await?.next_position;
         let mut schedule = self.schedule.lock().await;
         self.catch_up(&mut schedule, head).await?;
-        let now = proto_time(self.runner.clock().now());
+        let now = self.runner.now();
         let mut due: Vec<(Timestamp, Uuid, Option<Uuid>, pb::SlaTarget)> = schedule
             .tickets
             .iter()

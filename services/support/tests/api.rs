@@ -10,13 +10,13 @@ use kizuna_eventlog::{
 };
 use kizuna_support::SlaWatcher;
 use kizuna_tests::TestServer;
+use kizuna_tests::status::{assert_invalid, assert_rejected};
 use pb::support_service_client::SupportServiceClient;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::StreamExt as _;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -96,23 +96,6 @@ fn cmd() -> Option<pb::CommandMetadata> {
         actor: "user:test".into(),
         ..Default::default()
     })
-}
-
-fn bad_field(status: &Status) -> String {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest")
-        .field_violations
-        .first()
-        .expect("a violation")
-        .field
-        .clone()
-}
-
-fn reason(status: &Status) -> String {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    status.get_details_error_info().expect("ErrorInfo").reason
 }
 
 fn customer() -> Uuid {
@@ -375,7 +358,7 @@ async fn open_ticket_names_each_invalid_field() {
     ];
     for (field, req) in cases {
         let err = client.open_ticket(req).await.expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
     assert_eq!(server.head().await, 0);
 }
@@ -390,7 +373,7 @@ async fn get_ticket_checks_the_id_and_reports_unknown_tickets() {
         })
         .await
         .expect_err("bad id");
-    assert_eq!(bad_field(&err), "ticket_id");
+    assert_invalid(&err, "ticket_id");
     let err = client
         .get_ticket(pb::GetTicketRequest {
             ticket_id: Uuid::now_v7().to_string(),
@@ -461,7 +444,7 @@ async fn assign_ticket_records_the_agent_replays_and_refuses_what_it_must() {
             })
             .await
             .expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
     let err = client
         .assign_ticket(pb::AssignTicketRequest {
@@ -481,7 +464,7 @@ async fn assign_ticket_records_the_agent_replays_and_refuses_what_it_must() {
         })
         .await
         .expect_err("closed");
-    assert_eq!(reason(&err), "TICKET_CLOSED");
+    assert_rejected(&err, "TICKET_CLOSED");
 }
 
 // ---- ReplyToTicket ----
@@ -612,7 +595,7 @@ async fn a_reply_names_each_invalid_field_and_refuses_closed_or_unknown_tickets(
     ];
     for (field, req) in cases {
         let err = client.reply_to_ticket(req).await.expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
     assert_eq!(server.head().await, head);
     let err = client
@@ -625,7 +608,7 @@ async fn a_reply_names_each_invalid_field_and_refuses_closed_or_unknown_tickets(
         .reply_to_ticket(reply_request(&id))
         .await
         .expect_err("closed");
-    assert_eq!(reason(&err), "TICKET_CLOSED");
+    assert_rejected(&err, "TICKET_CLOSED");
 }
 
 // ---- ChangeTicketStatus ----
@@ -673,12 +656,12 @@ async fn status_changes_follow_the_table_and_replay() {
         .change_ticket_status(status_request(&id, pb::TicketStatus::Closed))
         .await
         .expect_err("ON_HOLD -> CLOSED");
-    assert_eq!(reason(&err), "INVALID_STATUS_TRANSITION");
+    assert_rejected(&err, "INVALID_STATUS_TRANSITION");
     let err = client
         .change_ticket_status(status_request(&id, pb::TicketStatus::New))
         .await
         .expect_err("-> NEW");
-    assert_eq!(reason(&err), "INVALID_STATUS_TRANSITION");
+    assert_rejected(&err, "INVALID_STATUS_TRANSITION");
 
     for (field, req) in [
         ("status", status_request(&id, pb::TicketStatus::Unspecified)),
@@ -699,7 +682,7 @@ async fn status_changes_follow_the_table_and_replay() {
         ("ticket_id", status_request("nope", pb::TicketStatus::Open)),
     ] {
         let err = client.change_ticket_status(req).await.expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
     let err = client
         .change_ticket_status(status_request(
@@ -715,7 +698,7 @@ async fn status_changes_follow_the_table_and_replay() {
         .change_ticket_status(status_request(&id, pb::TicketStatus::Open))
         .await
         .expect_err("closed is terminal");
-    assert_eq!(reason(&err), "INVALID_STATUS_TRANSITION");
+    assert_rejected(&err, "INVALID_STATUS_TRANSITION");
 }
 
 // ---- SetSlaPolicy / GetSlaPolicy ----
@@ -821,7 +804,7 @@ async fn the_sla_policy_is_set_per_priority_read_back_and_replayed() {
         ),
     ] {
         let err = client.set_sla_policy(req).await.expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
 }
 
@@ -1019,7 +1002,7 @@ async fn survey_scores_out_of_range_are_refused_naming_the_field() {
     ];
     for (field, req) in cases {
         let err = client.submit_survey_response(req).await.expect_err(field);
-        assert_eq!(bad_field(&err), field);
+        assert_invalid(&err, field);
     }
     assert_eq!(server.head().await, 0);
 }
@@ -1045,7 +1028,7 @@ async fn a_survey_linked_to_another_customers_or_an_unknown_ticket_is_refused() 
         })
         .await
         .expect_err("another customer's ticket");
-    assert_eq!(reason(&err), "TICKET_OF_ANOTHER_CUSTOMER");
+    assert_rejected(&err, "TICKET_OF_ANOTHER_CUSTOMER");
     let err = client
         .submit_survey_response(pb::SubmitSurveyResponseRequest {
             link: Some(Link::TicketId(Uuid::now_v7().to_string())),
@@ -1084,7 +1067,7 @@ async fn get_survey_response_checks_the_id_and_reports_unknown_ones() {
         })
         .await
         .expect_err("missing id");
-    assert_eq!(bad_field(&err), "response_id");
+    assert_invalid(&err, "response_id");
     let err = client
         .get_survey_response(pb::GetSurveyResponseRequest {
             response_id: Uuid::now_v7().to_string(),
