@@ -22,7 +22,10 @@ fn proto_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Resul
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with `env!`: worktrees sharing one target dir
+    // share this script's binary, and a path baked in at compile time would
+    // make every worktree compile the protos of whichever built it first.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     proto_files(&root, &root, &mut files)?;

@@ -28,6 +28,7 @@ pub use outreach::{
 
 use crate::decider::{Context, Decider};
 use crate::error::DomainError;
+use crate::money::check_currency;
 use crate::pb;
 use crate::ticket::text::{self, Lines};
 use crate::time::{before, duration_from_proto, duration_to_proto};
@@ -248,8 +249,8 @@ impl Money {
         }
     }
 
-    /// The amount checked to lie in `min..=MAX_AMOUNT_MINOR`, with the
-    /// currency upper-cased and checked to be three letters.
+    /// The amount checked to lie in `min..=MAX_AMOUNT_MINOR` and the
+    /// currency checked by [`check_currency`].
     fn check(&self, field: &str, min: i64) -> Result<Money, DomainError> {
         if self.amount_minor < min || self.amount_minor > MAX_AMOUNT_MINOR {
             return Err(DomainError::invalid(
@@ -257,13 +258,8 @@ impl Money {
                 format!("must be between {min} and {MAX_AMOUNT_MINOR}"),
             ));
         }
-        let currency = self.currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(DomainError::invalid(
-                format!("{field}.currency"),
-                "must be an ISO 4217 code of three letters",
-            ));
-        }
+        check_currency(&format!("{field}.currency"), &self.currency)?;
+        let currency = self.currency.clone();
         Ok(Money::new(self.amount_minor, currency))
     }
 }
@@ -413,6 +409,8 @@ pub struct SendStats {
     pub delivered: bool,
     /// Bounced.
     pub bounced: bool,
+    /// Bounced permanently (a hard bounce).
+    pub bounced_permanently: bool,
     /// Opened.
     pub opened: bool,
     /// Clicked.
@@ -775,7 +773,11 @@ fn record_response(
                 recorded_at,
             })
         }
-        Response::Bounced { permanent } if !stats.bounced => {
+        // A hard bounce after a soft one is news (the address is gone); any
+        // other repeat is not.
+        Response::Bounced { permanent }
+            if !stats.bounced || (*permanent && !stats.bounced_permanently) =>
+        {
             CampaignEvent::MessageBounced(pb::CampaignMessageBounced {
                 campaign_id,
                 send_id,
@@ -971,7 +973,9 @@ impl Decider for Campaign {
                 send_stats(c, &e.send_id, &e.customer_id).delivered = true;
             }
             CampaignEvent::MessageBounced(e) => {
-                send_stats(c, &e.send_id, &e.customer_id).bounced = true;
+                let stats = send_stats(c, &e.send_id, &e.customer_id);
+                stats.bounced = true;
+                stats.bounced_permanently |= e.permanent;
             }
             CampaignEvent::MessageOpened(e) => {
                 send_stats(c, &e.send_id, &e.customer_id).opened = true;

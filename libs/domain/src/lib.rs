@@ -12,6 +12,11 @@
 //!   the lead, customer and support services;
 //! - [`loyalty`], [`campaign`]: the loyalty account and earning rules, and
 //!   campaigns with per-customer send arbitration (their services come next);
+//! - [`trigger`]: event-based marketing triggers (on a matching event or
+//!   after days without a purchase, target the customer into a campaign);
+//! - [`reward`]: rewards bought with points and the coupons their claims
+//!   issue (a claim is one all-or-nothing append to three streams);
+//! - [`money`]: the currency-code rule every aggregate recording money shares;
 //! - [`contact`]: the contact-data input rule (how e-mail addresses, phone
 //!   numbers, names and addresses are normalised before they are recorded).
 #![forbid(unsafe_code)]
@@ -25,10 +30,13 @@ pub mod error;
 pub mod event;
 pub mod lead;
 pub mod loyalty;
+pub mod money;
+pub mod reward;
 pub mod survey;
 pub mod testing;
 pub mod ticket;
 pub mod time;
+pub mod trigger;
 
 pub use decider::{Context, Decider, DerivedIds, IdSource, SequentialIds};
 pub use error::DomainError;

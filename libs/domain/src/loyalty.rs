@@ -19,12 +19,12 @@ mod tests;
 pub use rules::{
     DAY, DEFAULT_LOT_LIFETIME, EARNING_RULES_CATEGORY, EARNING_RULES_NAMESPACE, EarningRate,
     EarningRuleSet, EarningRules, EarningRulesCommand, EarningRulesEvent, MAX_MULTIPLIER_BP,
-    MAX_POINTS_PER_UNIT, ONE_X_BP, TierRule, check_currency, default_rules_id,
-    earning_rules_stream,
+    MAX_POINTS_PER_UNIT, ONE_X_BP, TierRule, default_rules_id, earning_rules_stream,
 };
 
 use crate::decider::{Context, Decider};
 use crate::error::DomainError;
+use crate::money::check_currency;
 use crate::pb;
 use crate::time::{add, sub, unix_nanos};
 use prost_types::Timestamp;
@@ -78,6 +78,13 @@ pub const REFUND_EXCEEDS_PURCHASE: &str = "REFUND_EXCEEDS_PURCHASE";
 /// Not enough unexpired points.
 pub const INSUFFICIENT_POINTS: &str = "INSUFFICIENT_POINTS";
 
+/// Most points one command may earn, spend or adjust: far above any real
+/// purchase, and low enough that an account's totals never overflow.
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+/// Largest purchase or refund amount, in minor units (the campaigns' bound).
+pub const MAX_AMOUNT_MINOR: i64 = crate::campaign::MAX_AMOUNT_MINOR;
+
 /// The stream category of loyalty accounts.
 pub const LOYALTY_CATEGORY: &str = "loyalty";
 
@@ -91,6 +98,8 @@ pub fn loyalty_stream(customer_id: Uuid) -> String {
 pub struct Lot {
     /// The lot's id.
     pub id: Uuid,
+    /// Points credited when it was opened.
+    pub points: i64,
     /// Points not yet spent, clawed back or expired.
     pub remaining: i64,
     /// When it was opened.
@@ -108,6 +117,8 @@ pub struct Purchase {
     pub points: i64,
     /// The lot it opened.
     pub lot_id: Option<Uuid>,
+    /// Version of the earning rules it earned under (0 before it earned).
+    pub rules_version: u64,
     /// Sum of its refunds, minor units.
     pub refunded_minor: i64,
     /// Its refunds, `(when, amount_minor)`, oldest first.
@@ -165,7 +176,9 @@ pub struct LoyaltyState {
 impl LoyaltyState {
     /// The balance: the sum of the lots' remaining points.
     pub fn balance(&self) -> i64 {
-        self.lots.iter().map(|l| l.remaining).sum()
+        self.lots
+            .iter()
+            .fold(0_i64, |sum, l| sum.saturating_add(l.remaining))
     }
 
     fn customer(&self) -> Result<Uuid, DomainError> {
@@ -199,6 +212,7 @@ impl LoyaltyState {
         if let Ok(id) = Uuid::parse_str(id) {
             self.lots.push(Lot {
                 id,
+                points,
                 remaining: points,
                 earned_at: earned_at.unwrap_or_default(),
                 expires_at: expires_at.unwrap_or_default(),
@@ -269,6 +283,20 @@ pub struct RedeemPoints {
     pub reason: String,
 }
 
+/// Spends points on a reward claim (see [`crate::reward::claim`]), naming
+/// the reward and the coupon they paid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemForReward {
+    /// Points to spend (> 0): the reward's cost.
+    pub points: i64,
+    /// The reward claimed.
+    pub reward_id: Uuid,
+    /// The coupon issued for the claim (canonical form).
+    pub coupon_code: String,
+    /// What for, as recorded in `reason`.
+    pub reason: String,
+}
+
 /// Adds or removes points by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdjustPoints {
@@ -293,6 +321,8 @@ pub enum LoyaltyCommand {
     Refund(RefundPurchase),
     /// Spend points.
     Redeem(RedeemPoints),
+    /// Spend points on a reward claim.
+    RedeemForReward(RedeemForReward),
     /// Adjust points.
     Adjust(AdjustPoints),
     /// Expire every lot whose expiry is at or before `now`.
@@ -319,6 +349,30 @@ fn required(field: &str, value: &str) -> Result<(), DomainError> {
         Err(DomainError::invalid(field, "is required"))
     } else {
         Ok(())
+    }
+}
+
+/// `points` checked to lie in `min..=MAX_POINTS`.
+fn check_points(field: &str, points: i64, min: i64) -> Result<(), DomainError> {
+    if (min..=MAX_POINTS).contains(&points) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be between {min} and {MAX_POINTS}"),
+        ))
+    }
+}
+
+/// An amount checked to lie in `1..=MAX_AMOUNT_MINOR`.
+fn check_amount(amount_minor: i64) -> Result<(), DomainError> {
+    if (1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "amount_minor",
+            format!("must be between 1 and {MAX_AMOUNT_MINOR}"),
+        ))
     }
 }
 
@@ -376,7 +430,9 @@ fn spend(
         .into_iter()
         .filter(|l| nanos(&l.expires_at) > nanos(now))
         .collect();
-    let available: i64 = live.iter().map(|l| l.remaining).sum();
+    let available = live
+        .iter()
+        .fold(0_i64, |sum, l| sum.saturating_add(l.remaining));
     if available < points {
         return Err(DomainError::rejected(
             INSUFFICIENT_POINTS,
@@ -527,9 +583,7 @@ impl Decider for Loyalty {
             LoyaltyCommand::Refund(cmd) => refund(state, cmd, ctx),
             LoyaltyCommand::Redeem(cmd) => {
                 let customer = state.customer()?;
-                if cmd.points <= 0 {
-                    return Err(DomainError::invalid("points", "must be positive"));
-                }
+                check_points("points", cmd.points, 1)?;
                 required("reason", &cmd.reason)?;
                 let taken = spend(state, cmd.points, &ctx.now)?;
                 Ok(vec![LoyaltyEvent::PointsRedeemed(
@@ -539,6 +593,24 @@ impl Decider for Loyalty {
                         reason: cmd.reason.trim().to_owned(),
                         taken,
                         redeemed_at: Some(ctx.now),
+                        reward_id: String::new(),
+                        coupon_code: String::new(),
+                    },
+                )])
+            }
+            LoyaltyCommand::RedeemForReward(cmd) => {
+                let customer = state.customer()?;
+                check_points("points", cmd.points, 1)?;
+                let taken = spend(state, cmd.points, &ctx.now)?;
+                Ok(vec![LoyaltyEvent::PointsRedeemed(
+                    pb::LoyaltyPointsRedeemed {
+                        customer_id: customer.to_string(),
+                        points: cmd.points,
+                        reason: cmd.reason.trim().to_owned(),
+                        taken,
+                        redeemed_at: Some(ctx.now),
+                        reward_id: cmd.reward_id.to_string(),
+                        coupon_code: cmd.coupon_code.clone(),
                     },
                 )])
             }
@@ -585,6 +657,7 @@ impl Decider for Loyalty {
                         recorded: e.clone(),
                         points: 0,
                         lot_id: None,
+                        rules_version: 0,
                         refunded_minor: 0,
                         refunds: Vec::new(),
                     },
@@ -594,33 +667,38 @@ impl Decider for Loyalty {
                 if let Some(p) = state.purchases.get_mut(&e.order_id) {
                     p.points = e.points;
                     p.lot_id = Uuid::parse_str(&e.lot_id).ok();
+                    p.rules_version = e.rules_version;
                 }
                 let month = utc_month(&e.earned_at.unwrap_or_default());
-                *state.monthly_earned.entry(month).or_default() += e.points;
-                state.total_earned += e.points;
+                let month_total = state.monthly_earned.entry(month).or_default();
+                *month_total = month_total.saturating_add(e.points);
+                state.total_earned = state.total_earned.saturating_add(e.points);
                 if e.points > 0 {
                     state.open_lot(&e.lot_id, e.points, e.earned_at, e.expires_at);
                 }
             }
             LoyaltyEvent::PurchaseRefunded(e) => {
                 if let Some(p) = state.purchases.get_mut(&e.order_id) {
-                    p.refunded_minor += e.amount_minor;
+                    p.refunded_minor = p.refunded_minor.saturating_add(e.amount_minor);
                     p.refunds
                         .push((e.refunded_at.unwrap_or_default(), e.amount_minor));
                 }
             }
             LoyaltyEvent::PointsClawedBack(e) => {
-                state.total_clawed_back += state.take(&e.taken);
+                let took = state.take(&e.taken);
+                state.total_clawed_back = state.total_clawed_back.saturating_add(took);
             }
             LoyaltyEvent::PointsRedeemed(e) => {
-                state.total_redeemed += state.take(&e.taken);
+                let took = state.take(&e.taken);
+                state.total_redeemed = state.total_redeemed.saturating_add(took);
             }
             LoyaltyEvent::PointsAdjusted(e) => {
                 if e.points > 0 {
                     state.open_lot(&e.lot_id, e.points, e.adjusted_at, e.expires_at);
-                    state.total_adjusted += e.points;
+                    state.total_adjusted = state.total_adjusted.saturating_add(e.points);
                 } else {
-                    state.total_adjusted -= state.take(&e.taken);
+                    let took = state.take(&e.taken);
+                    state.total_adjusted = state.total_adjusted.saturating_sub(took);
                 }
             }
             LoyaltyEvent::PointsExpired(e) => {
@@ -628,7 +706,7 @@ impl Decider for Loyalty {
                     lot.remaining -= e.points;
                     let id = lot.id;
                     state.expired_lots.insert(id);
-                    state.total_expired += e.points;
+                    state.total_expired = state.total_expired.saturating_add(e.points);
                 }
             }
             LoyaltyEvent::TierChanged(e) => {
@@ -670,10 +748,8 @@ fn record_purchase(
 ) -> Result<Vec<LoyaltyEvent>, DomainError> {
     let customer = state.customer()?;
     required("order_id", &cmd.order_id)?;
-    if cmd.amount_minor <= 0 {
-        return Err(DomainError::invalid("amount_minor", "must be positive"));
-    }
-    check_currency(&cmd.currency)?;
+    check_amount(cmd.amount_minor)?;
+    check_currency("currency", &cmd.currency)?;
     for (i, item) in cmd.line_items.iter().enumerate() {
         required(&format!("line_items[{i}].sku"), &item.sku)?;
         if item.quantity <= 0 {
@@ -732,6 +808,12 @@ fn record_purchase(
         rules.campaign_bp(campaign_id)
     };
     let uncapped = points_for(cmd, tier_bp, campaign_bp)?;
+    if uncapped > MAX_POINTS {
+        return Err(DomainError::invalid(
+            "amount_minor",
+            format!("earns more than {MAX_POINTS} points, the most one purchase may"),
+        ));
+    }
     let points = match rules.monthly_cap {
         Some(cap) => {
             let used = state
@@ -782,9 +864,7 @@ fn refund(
 ) -> Result<Vec<LoyaltyEvent>, DomainError> {
     let customer = state.customer()?;
     required("order_id", &cmd.order_id)?;
-    if cmd.amount_minor <= 0 {
-        return Err(DomainError::invalid("amount_minor", "must be positive"));
-    }
+    check_amount(cmd.amount_minor)?;
     let order_id = cmd.order_id.trim();
     let Some(purchase) = state.purchases.get(order_id) else {
         return Err(DomainError::rejected(
@@ -857,6 +937,7 @@ fn adjust(
     if cmd.points == 0 {
         return Err(DomainError::invalid("points", "must not be zero"));
     }
+    check_points("points", cmd.points, -MAX_POINTS)?;
     required("reason", &cmd.reason)?;
     required("actor", &cmd.actor)?;
     let mut event = pb::LoyaltyPointsAdjusted {
@@ -902,8 +983,26 @@ fn review_tier(
     if best.is_some() && (current.is_none() || best > current) {
         return Ok(change(best, format!("threshold crossed: {why}")));
     }
-    if state.tier.is_empty() || best == current {
+    // A tier the rules no longer list (`current` is None) is reviewed too:
+    // it stopped counting when it was reached.
+    if state.tier.is_empty() || (current.is_some() && best == current) {
         return Ok(Vec::new());
+    }
+    // The scheduler reviews a period end after it has passed: purchases made
+    // since count, so a customer who has qualified again keeps the tier.
+    let mut target = best;
+    if let Some(latest) = state
+        .purchases
+        .values()
+        .filter_map(|p| p.recorded.purchased_at)
+        .filter(|t| nanos(t) > nanos(now))
+        .max_by_key(nanos)
+    {
+        let (since_then, _) = best_tier(state, rules, &latest);
+        if current.is_some() && since_then >= current {
+            return Ok(Vec::new());
+        }
+        target = target.max(since_then);
     }
     let Some(stop) = stopped_qualifying(state, rules, now) else {
         return Ok(Vec::new());
@@ -912,11 +1011,10 @@ fn review_tier(
         return Ok(Vec::new());
     }
     Ok(change(
-        best,
+        target,
         format!(
-            "no longer qualifies for {} since {}s and the {}-day grace period has passed: {why}",
+            "no longer qualifies for {} since {stop} and the {}-day grace period has passed: {why}",
             state.tier,
-            stop.seconds,
             rules.tier_grace.as_secs() / 86_400
         ),
     ))

@@ -23,6 +23,10 @@ fn rust_catalog() -> BTreeMap<&'static str, u32> {
         .chain(kizuna_domain::campaign::OutreachEvent::catalog())
         .chain(kizuna_domain::loyalty::LoyaltyEvent::catalog())
         .chain(kizuna_domain::loyalty::EarningRulesEvent::catalog())
+        .chain(kizuna_domain::trigger::TriggerEvent::catalog())
+        .chain(kizuna_domain::trigger::TriggerCheckpointEvent::catalog())
+        .chain(kizuna_domain::reward::RewardEvent::catalog())
+        .chain(kizuna_domain::reward::CouponEvent::catalog())
     {
         if let Some(previous) = all.insert(event_type, version) {
             assert_eq!(

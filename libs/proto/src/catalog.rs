@@ -266,12 +266,15 @@ in the server's default region, `--default-region`), names and addresses
 NFKC-normalised with whitespace collapsed, so full-width and half-width forms
 are one value. Duplicates are found on these normalised values.
 
-Streams are `{category}-{uuid}`: `lead-…`, `customer-…`, `ticket-…`,
-`survey-…`, `slapolicy-…`, `loyalty-…` (one per customer), `earningrules-…`,
-`campaign-…` and `outreach-…` (one per customer: where campaign sends to
-that customer are decided). Every event carries the id of the aggregate it
-belongs to, and events about a customer are tagged with the customer id (the
-per-customer index of the log).
+Streams are `{category}-{id}`, the id a UUID unless said otherwise:
+`lead-…`, `customer-…`, `ticket-…`, `survey-…`, `slapolicy-…`, `loyalty-…`
+(one per customer), `earningrules-…`, `reward-…`, `coupon-{code}` (the
+coupon code, e.g. `coupon-9F3A-1B2C-3D4E-5F60`), `campaign-…`, `outreach-…`
+(one per customer: where campaign sends to that customer are decided),
+`trigger-…` and `triggercheckpoint-{processor}` (where the trigger processor
+has read to). Every event carries the id of the aggregate it belongs to, and
+events about a customer are tagged with the customer id (the per-customer
+index of the log).
 ";
 
 fn field_table(out: &mut String, fields: &[FieldSchema]) {

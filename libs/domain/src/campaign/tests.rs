@@ -45,7 +45,7 @@ fn create_cmd() -> CreateCampaign {
         channel: pb::ContactChannel::Email,
         customer_ids: vec![customer(1), customer(2), customer(1)],
         window: window(),
-        budget: Money::new(500_000, "jpy"),
+        budget: Money::new(500_000, "JPY"),
         offer_code: " spring-10 ".into(),
         offer_description: "10 % off everything".into(),
         priority: 50,
@@ -634,6 +634,28 @@ fn each_response_is_recorded_once_per_send() {
 }
 
 #[test]
+fn a_hard_bounce_after_a_soft_one_is_recorded_and_nothing_after_it() {
+    let bounce = |permanent| {
+        CampaignEvent::MessageBounced(pb::CampaignMessageBounced {
+            campaign_id: campaign_id().to_string(),
+            send_id: send_id().to_string(),
+            customer_id: customer(1).to_string(),
+            permanent,
+            recorded_at: Some(default_now()),
+        })
+    };
+    given::<Campaign>([created(), launched(), bounce(false)])
+        .when(respond(Response::Bounced { permanent: true }))
+        .then([bounce(true)]);
+    given::<Campaign>([created(), launched(), bounce(false)])
+        .when(respond(Response::Bounced { permanent: false }))
+        .then([]);
+    given::<Campaign>([created(), launched(), bounce(false), bounce(true)])
+        .when(respond(Response::Bounced { permanent: false }))
+        .then([]);
+}
+
+#[test]
 fn responses_to_a_draft_campaign_are_rejected() {
     given::<Campaign>([created()])
         .when(respond(Response::Delivered))
@@ -702,7 +724,7 @@ fn responses_need_valid_fields() {
 #[test]
 fn a_conversion_is_attributed_once_per_order() {
     given::<Campaign>([created(), launched()])
-        .when(convert(" o-1 ", 12_000, "jpy"))
+        .when(convert(" o-1 ", 12_000, "JPY"))
         .then([conversion_attributed("o-1", 12_000)]);
     given::<Campaign>([created(), launched(), conversion_attributed("o-1", 12_000)])
         .when(convert("o-1", 12_000, "JPY"))

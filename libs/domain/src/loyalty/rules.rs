@@ -5,6 +5,7 @@
 
 use crate::decider::{Context, Decider};
 use crate::error::DomainError;
+use crate::money::check_currency;
 use crate::pb;
 use crate::time::{duration_from_proto, duration_to_proto};
 use std::collections::BTreeSet;
@@ -156,7 +157,7 @@ impl EarningRuleSet {
     pub fn validate(&self) -> Result<(), DomainError> {
         let mut seen = BTreeSet::new();
         for (i, r) in self.rates.iter().enumerate() {
-            check_currency(&r.currency).map_err(|e| e.in_field(&format!("rates[{i}]")))?;
+            check_currency(&format!("rates[{i}].currency"), &r.currency)?;
             if !seen.insert(r.currency.as_str()) {
                 return Err(DomainError::invalid(
                     format!("rates[{i}].currency"),
@@ -221,12 +222,7 @@ impl EarningRuleSet {
             check_bp(&format!("tiers[{i}].multiplier_bp"), t.multiplier_bp)?;
         }
         if self.tiers.iter().any(|t| t.min_spend_minor > 0) {
-            check_currency(&self.tier_currency).map_err(|e| match e {
-                DomainError::InvalidArgument { reason, .. } => {
-                    DomainError::invalid("tier_currency", reason)
-                }
-                other => other,
-            })?;
+            check_currency("tier_currency", &self.tier_currency)?;
         }
         if !self.tiers.is_empty() && self.tier_window.is_zero() {
             return Err(DomainError::invalid("tier_window", "must be positive"));
@@ -370,19 +366,6 @@ fn check_multipliers(
         check_bp(&format!("{list_field}[{i}].multiplier_bp"), *bp)?;
     }
     Ok(())
-}
-
-/// Checks an ISO 4217-shaped code (three upper-case ASCII letters); the
-/// error names the field `currency`.
-pub fn check_currency(code: &str) -> Result<(), DomainError> {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        Err(DomainError::invalid(
-            "currency",
-            "must be an ISO 4217 code: three upper-case letters",
-        ))
-    }
 }
 
 /// What a caller asks of the earning rules.

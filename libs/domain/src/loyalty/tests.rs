@@ -399,6 +399,42 @@ fn huge_amounts_are_refused_rather_than_overflowing() {
         .then_invalid("amount_minor");
 }
 
+#[test]
+fn points_and_amounts_beyond_the_bounds_are_refused_so_totals_never_overflow() {
+    for points in [MAX_POINTS + 1, i64::MAX, -MAX_POINTS - 1, i64::MIN] {
+        given::<Loyalty>([enrolled()])
+            .when(adjust(points))
+            .then_invalid("points");
+    }
+    given::<Loyalty>([enrolled()])
+        .when(redeem(MAX_POINTS + 1))
+        .then_invalid("points");
+    given::<Loyalty>([enrolled()])
+        .when(LoyaltyCommand::RecordPurchase(purchase(
+            "o-1",
+            MAX_AMOUNT_MINOR + 1,
+        )))
+        .then_invalid("amount_minor");
+    // 10^15 minor units at 1,000 points per unit earn more than a purchase may.
+    let mut big = purchase("o-2", MAX_AMOUNT_MINOR);
+    big.rules.rates[0].points_per_unit = 1_000;
+    big.rules.rates[0].unit_minor = 1;
+    given::<Loyalty>([enrolled()])
+        .when(LoyaltyCommand::RecordPurchase(big))
+        .then_invalid("amount_minor");
+    // The largest adjustment, twice, still folds.
+    let state = [
+        adjusted_lot(1, MAX_POINTS, later(Duration::ZERO), later(days(30))),
+        adjusted_lot(2, MAX_POINTS, later(Duration::ZERO), later(days(30))),
+    ]
+    .iter()
+    .fold(
+        Loyalty::evolve(LoyaltyState::default(), &enrolled()),
+        Loyalty::evolve,
+    );
+    assert_eq!(state.balance(), 2 * MAX_POINTS);
+}
+
 // ---- tiers -----------------------------------------------------------------
 
 #[test]
@@ -485,6 +521,37 @@ fn a_purchase_that_keeps_the_tier_qualifying_postpones_the_downgrade() {
         .then([]);
 }
 
+#[test]
+fn a_review_made_late_keeps_a_tier_requalified_by_a_purchase_since_the_period_end() {
+    // Due to drop at day 395; the review of that period end runs at day 400,
+    // after a purchase on day 396 that qualifies for silver again.
+    let mut history = silver_since_start();
+    history.push(recorded("o-2", 100_000, later(days(396))));
+    given::<Loyalty>(history)
+        .when(review(later(days(395))))
+        .then([]);
+}
+
+#[test]
+fn a_tier_the_rules_no_longer_list_goes_after_the_grace() {
+    let mut without_silver = rules();
+    without_silver.tiers.retain(|t| t.name != "silver");
+    let review = |days_later| LoyaltyCommand::ReviewTier {
+        now: later(days(days_later)),
+        rules: without_silver.clone(),
+    };
+    given::<Loyalty>(silver_since_start())
+        .when(review(29))
+        .then([]);
+    let events = given::<Loyalty>(silver_since_start())
+        .when(review(30))
+        .events();
+    let [LoyaltyEvent::TierChanged(t)] = events.as_slice() else {
+        panic!("expected one tier_changed, got {events:?}");
+    };
+    assert_eq!((t.from_tier.as_str(), t.to_tier.as_str()), ("silver", ""));
+}
+
 // ---- refunds ---------------------------------------------------------------
 
 fn bought() -> Vec<LoyaltyEvent> {
@@ -566,6 +633,7 @@ fn spent_points_are_clawed_back_from_the_oldest_lots_and_the_rest_is_a_shortfall
             reason: "voucher".into(),
             taken: vec![lot_points(5, 10), lot_points(1, 35)],
             redeemed_at: Some(default_now()),
+            ..Default::default()
         }),
     ]);
     given::<Loyalty>(history.clone())
@@ -620,8 +688,50 @@ fn redeeming_takes_the_oldest_expiring_lots_first() {
             reason: "voucher".into(),
             taken: vec![lot_points(5, 10), lot_points(1, 15)],
             redeemed_at: Some(later(days(2))),
+            ..Default::default()
         })]);
     assert_eq!(state.balance(), 35);
+}
+
+fn for_reward(points: i64) -> LoyaltyCommand {
+    LoyaltyCommand::RedeemForReward(RedeemForReward {
+        points,
+        reward_id: Uuid::from_u128(0x5eed),
+        coupon_code: "9F3A-1B2C-3D4E-5F60".into(),
+        reason: "reward: Free coffee".into(),
+    })
+}
+
+#[test]
+fn redeeming_for_a_reward_names_the_reward_and_the_coupon() {
+    let mut history = bought();
+    history.push(adjusted_lot(5, 10, later(days(1)), later(days(30))));
+    let state = given::<Loyalty>(history)
+        .at(later(days(2)))
+        .when(for_reward(25))
+        .then([LoyaltyEvent::PointsRedeemed(pb::LoyaltyPointsRedeemed {
+            customer_id: customer().to_string(),
+            points: 25,
+            reason: "reward: Free coffee".into(),
+            taken: vec![lot_points(5, 10), lot_points(1, 15)],
+            redeemed_at: Some(later(days(2))),
+            reward_id: Uuid::from_u128(0x5eed).to_string(),
+            coupon_code: "9F3A-1B2C-3D4E-5F60".into(),
+        })]);
+    assert_eq!((state.balance(), state.total_redeemed), (35, 25));
+}
+
+#[test]
+fn redeeming_for_a_reward_needs_points_and_an_account() {
+    given::<Loyalty>(bought())
+        .when(for_reward(51))
+        .then_rejected(INSUFFICIENT_POINTS);
+    given::<Loyalty>(bought())
+        .when(for_reward(0))
+        .then_invalid("points");
+    given::<Loyalty>([])
+        .when(for_reward(1))
+        .then_not_found("loyalty account");
 }
 
 #[test]
@@ -735,6 +845,7 @@ fn only_the_remaining_points_of_a_lot_expire() {
         reason: "voucher".into(),
         taken: vec![lot_points(1, 20)],
         redeemed_at: Some(default_now()),
+        ..Default::default()
     }));
     let events = given::<Loyalty>(history)
         .when(LoyaltyCommand::ExpirePoints {
