@@ -1,6 +1,7 @@
 //! Shared black-box flows: what a client team does with kizuna, written once
 //! against gRPC endpoints so the same flow runs against one `kizuna serve`
-//! process or against separate log, lead, customer and support processes.
+//! process or against separate log, lead, customer, support, loyalty and
+//! campaign processes.
 //!
 //! Tests live in tests/tests/ (in-process servers) and in
 //! services/kizuna/tests/roles.rs (separate processes).
@@ -8,12 +9,18 @@
 #![deny(missing_docs)]
 
 use kizuna_proto::v1 as pb;
+use kizuna_proto::v1::campaign_service_client::CampaignServiceClient;
 use kizuna_proto::v1::customer_service_client::CustomerServiceClient;
 use kizuna_proto::v1::event_log_client::EventLogClient;
 use kizuna_proto::v1::lead_service_client::LeadServiceClient;
+use kizuna_proto::v1::loyalty_service_client::LoyaltyServiceClient;
 use kizuna_proto::v1::support_service_client::SupportServiceClient;
+use kizuna_proto::v1::trigger_service_client::TriggerServiceClient;
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+pub mod marketing;
+pub mod status;
 
 /// Where each service is reached; all the same URL for `kizuna serve`.
 #[derive(Debug, Clone)]
@@ -26,6 +33,10 @@ pub struct Endpoints {
     pub customer: String,
     /// SupportService.
     pub support: String,
+    /// LoyaltyService.
+    pub loyalty: String,
+    /// CampaignService and TriggerService (the campaign role serves both).
+    pub campaign: String,
 }
 
 impl Endpoints {
@@ -36,6 +47,8 @@ impl Endpoints {
             lead: url.to_owned(),
             customer: url.to_owned(),
             support: url.to_owned(),
+            loyalty: url.to_owned(),
+            campaign: url.to_owned(),
         }
     }
 }
@@ -51,6 +64,12 @@ pub struct Clients {
     pub customer: CustomerServiceClient<Channel>,
     /// SupportService.
     pub support: SupportServiceClient<Channel>,
+    /// LoyaltyService.
+    pub loyalty: LoyaltyServiceClient<Channel>,
+    /// CampaignService.
+    pub campaign: CampaignServiceClient<Channel>,
+    /// TriggerService.
+    pub triggers: TriggerServiceClient<Channel>,
 }
 
 impl Clients {
@@ -61,6 +80,9 @@ impl Clients {
             lead: LeadServiceClient::connect(ep.lead.clone()).await?,
             customer: CustomerServiceClient::connect(ep.customer.clone()).await?,
             support: SupportServiceClient::connect(ep.support.clone()).await?,
+            loyalty: LoyaltyServiceClient::connect(ep.loyalty.clone()).await?,
+            campaign: CampaignServiceClient::connect(ep.campaign.clone()).await?,
+            triggers: TriggerServiceClient::connect(ep.campaign.clone()).await?,
         })
     }
 }

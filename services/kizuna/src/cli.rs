@@ -29,8 +29,9 @@ pub struct Cli {
 /// The top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (gRPC): the event log and the lead, customer and
-    /// support services, or one role of them; until SIGTERM or SIGINT.
+    /// Run the server (gRPC): the event log and the lead, customer, support,
+    /// loyalty and campaign services, or one role of them; until SIGTERM or
+    /// SIGINT.
     Serve(ServeArgs),
     /// Append, read, follow and check the events of a running server.
     Events(EventsArgs),
@@ -57,7 +58,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KIZUNA_DRAIN_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub drain_timeout: Duration,
     /// Which services this process runs: all (default), log, or one command
-    /// role (lead, customer, support) against the log at --log-endpoint.
+    /// role (lead, customer, support, loyalty, campaign) against the log at
+    /// --log-endpoint.
     #[arg(long, env = "KIZUNA_ROLE", value_enum, default_value = "all")]
     pub role: crate::server::Role,
     /// URL of the log node (`kizuna serve --role log`) a command role appends to.
@@ -70,6 +72,14 @@ pub struct ServeArgs {
     /// Seconds between two SLA breach checks of the support role.
     #[arg(long, env = "KIZUNA_SLA_CHECK_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub sla_check_interval: Duration,
+    /// Seconds between two runs of the loyalty scheduler (points expiry and
+    /// the tier review at each period end) of the loyalty role.
+    #[arg(long, env = "KIZUNA_LOYALTY_CHECK_INTERVAL", default_value = "10", value_parser = parse_seconds)]
+    pub loyalty_check_interval: Duration,
+    /// Seconds between two reads of the log by the trigger processor of the
+    /// campaign role (how soon a matching event targets its customer).
+    #[arg(long, env = "KIZUNA_TRIGGER_CHECK_INTERVAL", default_value = "1", value_parser = parse_seconds)]
+    pub trigger_check_interval: Duration,
 }
 
 /// `kizuna events`: the client of a server's EventLog service.

@@ -18,10 +18,13 @@ use kizuna_command::CommandRunner;
 use kizuna_domain::contact::Region;
 use kizuna_eventlog::{Clock, Durability, EventStore, SledConfig, SledStore, SystemClock};
 use kizuna_eventlog_grpc::{EventLogService, RemoteStore};
+use kizuna_proto::v1::campaign_service_server::SERVICE_NAME as CAMPAIGN_SERVICE;
 use kizuna_proto::v1::customer_service_server::SERVICE_NAME as CUSTOMER_SERVICE;
 use kizuna_proto::v1::event_log_server::SERVICE_NAME as EVENT_LOG_SERVICE;
 use kizuna_proto::v1::lead_service_server::SERVICE_NAME as LEAD_SERVICE;
+use kizuna_proto::v1::loyalty_service_server::SERVICE_NAME as LOYALTY_SERVICE;
 use kizuna_proto::v1::support_service_server::SERVICE_NAME as SUPPORT_SERVICE;
+use kizuna_proto::v1::trigger_service_server::SERVICE_NAME as TRIGGER_SERVICE;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -42,6 +45,12 @@ pub const DEFAULT_REGION: &str = "JP";
 /// Default time between two SLA breach checks.
 pub const DEFAULT_SLA_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Default time between two runs of the loyalty scheduler.
+pub const DEFAULT_LOYALTY_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Default time between two reads of the log by the trigger processor.
+pub const DEFAULT_TRIGGER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Which services one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Role {
@@ -56,6 +65,12 @@ pub enum Role {
     Customer,
     /// Only SupportService and its SLA breach watcher, against the log at `--log-endpoint`.
     Support,
+    /// Only LoyaltyService and its scheduler (points expiry, tier review),
+    /// against the log at `--log-endpoint`.
+    Loyalty,
+    /// Only CampaignService, TriggerService and the trigger processor,
+    /// against the log at `--log-endpoint`.
+    Campaign,
 }
 
 impl Role {
@@ -80,8 +95,8 @@ pub struct ServeConfig {
     pub durability: Durability,
     /// Which services to run.
     pub role: Role,
-    /// The log node a command role appends to (required for lead, customer
-    /// and support; not allowed for all and log).
+    /// The log node a command role appends to (required for the command
+    /// roles; not allowed for all and log).
     pub log_endpoint: Option<String>,
     /// Region for phone numbers written without a country code.
     pub default_region: Region,
@@ -89,6 +104,10 @@ pub struct ServeConfig {
     pub clock: Arc<dyn Clock>,
     /// Time between two SLA breach checks.
     pub sla_check_interval: Duration,
+    /// Time between two runs of the loyalty scheduler.
+    pub loyalty_check_interval: Duration,
+    /// Time between two reads of the log by the trigger processor.
+    pub trigger_check_interval: Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -101,6 +120,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("log_endpoint", &self.log_endpoint)
             .field("default_region", &self.default_region)
             .field("sla_check_interval", &self.sla_check_interval)
+            .field("loyalty_check_interval", &self.loyalty_check_interval)
+            .field("trigger_check_interval", &self.trigger_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +141,8 @@ impl ServeConfig {
                 .unwrap_or_else(|_| unreachable!("JP is a known region")),
             clock: Arc::new(SystemClock),
             sla_check_interval: DEFAULT_SLA_CHECK_INTERVAL,
+            loyalty_check_interval: DEFAULT_LOYALTY_CHECK_INTERVAL,
+            trigger_check_interval: DEFAULT_TRIGGER_CHECK_INTERVAL,
         }
     }
 }
@@ -155,7 +178,7 @@ impl std::fmt::Debug for RunningServer {
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     match (config.role.owns_log(), &config.log_endpoint) {
         (true, Some(_)) => anyhow::bail!(
-            "--log-endpoint is only for the lead, customer and support roles; role {:?} keeps the log itself",
+            "--log-endpoint is only for the command roles (lead, customer, support, loyalty, campaign); role {:?} keeps the log itself",
             config.role
         ),
         (false, None) => anyhow::bail!(
@@ -241,6 +264,34 @@ async fn serve_services(
         background.push(watcher);
         service
     });
+    let loyalty = role.serves(Role::Loyalty).then(|| {
+        served.push(LOYALTY_SERVICE);
+        let (service, scheduler) = kizuna_loyalty::service_with_scheduler(
+            runner.clone(),
+            kizuna_loyalty::LoyaltyConfig {
+                check_interval: config.loyalty_check_interval,
+            },
+        );
+        background.push(scheduler);
+        service
+    });
+    let (campaign, triggers) = if role.serves(Role::Campaign) {
+        served.push(CAMPAIGN_SERVICE);
+        served.push(TRIGGER_SERVICE);
+        let (triggers, processor) = kizuna_triggers::service_with_processor(
+            runner.clone(),
+            kizuna_triggers::TriggerConfig {
+                check_interval: config.trigger_check_interval,
+            },
+        );
+        background.push(processor);
+        (
+            Some(kizuna_campaign::service(runner.clone())),
+            Some(triggers),
+        )
+    } else {
+        (None, None)
+    };
     for service in served.iter().chain(std::iter::once(&"")) {
         health
             .set_service_status(*service, ServingStatus::Serving)
@@ -273,6 +324,9 @@ async fn serve_services(
         .add_optional_service(lead)
         .add_optional_service(customer)
         .add_optional_service(support)
+        .add_optional_service(loyalty)
+        .add_optional_service(campaign)
+        .add_optional_service(triggers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
@@ -390,6 +444,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_endpoint: args.log_endpoint,
         default_region: args.default_region,
         sla_check_interval: args.sla_check_interval,
+        loyalty_check_interval: args.loyalty_check_interval,
+        trigger_check_interval: args.trigger_check_interval,
         ..ServeConfig::new(args.data_dir)
     })
     .await?;

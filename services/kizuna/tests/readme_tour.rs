@@ -2,8 +2,9 @@
 //! fresh `kizuna serve`, so the README cannot drift from what the binary does.
 //!
 //! The blocks are taken from README.md itself; `kizuna` is bound to the
-//! freshly built binary pointed at the test server. The tour shows two
-//! refusals on purpose (a bad e-mail, a forbidden status move); everything
+//! freshly built binary pointed at the test server. The tour shows three
+//! refusals on purpose (a bad e-mail, a forbidden status move, a coupon shown
+//! twice); everything
 //! else must succeed, and the log must verify at the end.
 
 use tokio::process::Command;
@@ -78,13 +79,25 @@ async fn the_readme_tour_runs_as_written() {
         stdout.contains("\"TICKET_STATUS_OPEN\""),
         "the reopened ticket\n{context}"
     );
+    assert!(
+        stdout.contains("\"loyalty.tier_changed\"") && stdout.contains("\"points_earned\":\"320\""),
+        "the purchase earning points and a tier\n{context}"
+    );
+    assert!(
+        stdout.contains("\"coupon.issued\"") && stdout.contains("\"balance\":\"220\""),
+        "the reward claim\n{context}"
+    );
+    assert!(
+        stdout.contains("\"OUTREACH_SUPPRESSION_REASON_CONFLICTING_OFFER\""),
+        "the suppressed campaign send\n{context}"
+    );
     assert!(stdout.contains("\"ok\":true"), "verify\n{context}");
-    // Exactly the two refusals the tour shows, each as JSON on stderr.
+    // Exactly the three refusals the tour shows, each as JSON on stderr.
     let refusals: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("{\"code\""))
         .collect();
-    assert_eq!(refusals.len(), 2, "{context}");
+    assert_eq!(refusals.len(), 3, "{context}");
     assert!(
         refusals[0].contains("\"field\":\"contact.email\""),
         "{context}"
@@ -93,6 +106,7 @@ async fn the_readme_tour_runs_as_written() {
         refusals[1].contains("INVALID_STATUS_TRANSITION"),
         "{context}"
     );
+    assert!(refusals[2].contains("COUPON_ALREADY_REDEEMED"), "{context}");
     assert!(!stderr.contains("error:"), "{context}");
     server.kill().await.expect("stop the server");
 }
