@@ -45,6 +45,8 @@ enum Which {
     Replay,
     /// (f) CaptureLead over gRPC against raw Append of the same event size.
     Commands,
+    /// (g) RecordPurchase over gRPC against raw Append of the same two events.
+    Purchases,
 }
 
 /// Measures kizuna's event log against the disk and RPC limits and prints a
@@ -193,6 +195,9 @@ fn main() -> Result<()> {
         }
         if run(Which::Commands) {
             groups::commands::run(&ctx, &mut report).await?;
+        }
+        if run(Which::Purchases) {
+            groups::purchases::run(&ctx, &mut report).await?;
         }
         anyhow::Ok(())
     })?;

@@ -231,7 +231,7 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
 
 /// User + system CPU seconds of this process so far (Linux `/proc/self/stat`,
 /// in clock ticks of 1/100 s); `None` elsewhere.
-fn process_cpu_seconds() -> Option<f64> {
+pub(crate) fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')')?.1;

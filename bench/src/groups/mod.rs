@@ -5,6 +5,7 @@ pub mod commands;
 pub mod disk;
 pub mod grpc;
 pub mod net;
+pub mod purchases;
 pub mod replay;
 pub mod rpc;
 pub mod store;
