@@ -92,7 +92,7 @@ pub fn checkpoint_stream(processor: &str) -> String {
 }
 
 /// The command id of trigger `trigger_id` firing for event `event_id` (for
-/// inactivity, the customer's last purchase event): the same pair always gives
+/// inactivity, the event that began the spell): the same pair always gives
 /// the same id, so a firing is applied once however often it is reprocessed.
 pub fn fire_command_id(event_id: Uuid, trigger_id: Uuid) -> Uuid {
     Uuid::new_v5(
@@ -101,10 +101,11 @@ pub fn fire_command_id(event_id: Uuid, trigger_id: Uuid) -> Uuid {
     )
 }
 
-/// Whether a customer whose last purchase was at `last_purchase_at` has had
-/// no purchase for `days` days at `now` (exactly `days` days counts).
-pub fn inactivity_due(last_purchase_at: &Timestamp, days: u32, now: &Timestamp) -> bool {
-    let due_at = add(last_purchase_at, DAY * days);
+/// Whether a customer whose spell without a purchase began at `since` (their
+/// last purchase, or their enrolment) has had no purchase for `days` days at
+/// `now` (exactly `days` days counts).
+pub fn inactivity_due(since: &Timestamp, days: u32, now: &Timestamp) -> bool {
+    let due_at = add(since, DAY * days);
     !before(now, &due_at)
 }
 

@@ -10,9 +10,10 @@
 //! itself.
 //!
 //! **What it knows** is folded from the log on the first check: the trigger
-//! definitions (category `trigger`) as of the checkpoint, and each customer's
-//! last `loyalty.purchase_recorded` (from the start: a checkpoint does not
-//! hold it). From the checkpoint on it reads every event in order, so a
+//! definitions (category `trigger`) as of the checkpoint, and when each
+//! customer's current spell without a purchase began: their last
+//! `loyalty.purchase_recorded`, or their `loyalty.enrolled` for a member who
+//! never bought (read from the start: a checkpoint does not hold it). From the checkpoint on it reads every event in order, so a
 //! trigger fires for an event exactly when it was enabled at that event's
 //! position: reprocessing decides the same way.
 //!
@@ -20,9 +21,9 @@
 //! runner with the command id [`fire_command_id`]`(event, trigger)` and the
 //! event's id as correlation id. Reprocessing (a restart, a checkpoint
 //! behind, two processors) therefore finds the first result (`replayed`) and
-//! never targets twice. Inactivity fires with the id derived from the
-//! customer's last purchase event: once per spell, and again only after a
-//! new purchase starts a new one.
+//! never targets twice. Inactivity fires with the id derived from the event
+//! that began the spell (the last purchase, or the enrolment): once per
+//! spell, and again only after a new purchase starts a new one.
 //!
 //! **Failures**: a target the campaign refuses (completed, audience full,
 //! not found) is logged and counted, never retried, and the processor moves
@@ -142,9 +143,10 @@ pub async fn load_checkpoint(
     }))
 }
 
-/// A customer's last purchase.
+/// The event that began a customer's current spell without a purchase:
+/// their last purchase, or their enrolment if they never bought.
 #[derive(Debug, Clone, Copy)]
-struct LastPurchase {
+struct SpellStart {
     event_id: Uuid,
     at: Timestamp,
 }
@@ -157,14 +159,14 @@ struct Followed {
     /// The last saved checkpoint (version, position).
     saved: Option<(u64, u64)>,
     triggers: BTreeMap<Uuid, TriggerState>,
-    last_purchase: BTreeMap<Uuid, LastPurchase>,
-    /// (trigger, customer) -> the purchase event whose spell already fired
-    /// (or was refused): not tried again until a new purchase.
+    spell_start: BTreeMap<Uuid, SpellStart>,
+    /// (trigger, customer) -> the event that began the spell that already
+    /// fired (or was refused): not tried again until a new purchase.
     spells_done: HashMap<(Uuid, Uuid), Uuid>,
 }
 
 impl Followed {
-    /// Folds a trigger or purchase event into what is known.
+    /// Folds a trigger, enrolment or purchase event into what is known.
     fn learn(&mut self, e: &RecordedEvent, upcasters: &kizuna_domain::Upcasters) {
         if e.category() == trigger::CATEGORY {
             let Some(trigger_id) = stream_uuid(&e.stream, trigger::CATEGORY) else {
@@ -184,13 +186,22 @@ impl Followed {
         } else if e.event_type == pb::LoyaltyPurchaseRecorded::EVENT_TYPE
             && let Some(customer_id) = e.customer_id
         {
-            self.last_purchase.insert(
+            self.spell_start.insert(
                 customer_id,
-                LastPurchase {
+                SpellStart {
                     event_id: e.event_id,
                     at: proto_time(e.occurred_at),
                 },
             );
+        } else if e.event_type == pb::LoyaltyEnrolled::EVENT_TYPE
+            && let Some(customer_id) = e.customer_id
+        {
+            // A member who never bought is inactive from enrolment; a
+            // purchase, which can only follow it, replaces it.
+            self.spell_start.entry(customer_id).or_insert(SpellStart {
+                event_id: e.event_id,
+                at: proto_time(e.occurred_at),
+            });
         }
     }
 }
@@ -297,7 +308,8 @@ impl TriggerProcessor {
         }
     }
 
-    /// Reads the checkpoint and folds triggers and purchases up to it.
+    /// Reads the checkpoint and folds triggers, enrolments and purchases up
+    /// to it.
     async fn load(&self) -> Result<Followed, CommandError> {
         let checkpoint = load_checkpoint(&self.runner, &self.processor).await?;
         let until = checkpoint.map_or(0, |c| c.next_position);
@@ -396,8 +408,8 @@ impl TriggerProcessor {
         Ok(matched)
     }
 
-    /// Fires every enabled inactivity trigger for every customer whose last
-    /// purchase is old enough, once per spell.
+    /// Fires every enabled inactivity trigger for every customer whose spell
+    /// without a purchase is long enough, once per spell.
     async fn fire_inactivity(
         &self,
         f: &mut Followed,
@@ -410,19 +422,19 @@ impl TriggerProcessor {
             .filter_map(|(id, s)| s.trigger.as_ref().filter(|t| t.enabled).map(|t| (id, t)))
             .filter_map(|(id, t)| t.inactivity_days().map(|days| (*id, t.campaign_id, days)))
             .flat_map(|(trigger_id, campaign_id, days)| {
-                f.last_purchase
+                f.spell_start
                     .iter()
                     .filter(move |(_, p)| inactivity_due(&p.at, days, &now))
                     .map(move |(customer, p)| (trigger_id, campaign_id, *customer, p.event_id))
             })
-            .filter(|(trigger_id, _, customer, purchase)| {
-                f.spells_done.get(&(*trigger_id, *customer)) != Some(purchase)
+            .filter(|(trigger_id, _, customer, began)| {
+                f.spells_done.get(&(*trigger_id, *customer)) != Some(began)
             })
             .collect();
-        for (trigger_id, campaign_id, customer_id, purchase) in due {
-            self.fire(trigger_id, campaign_id, customer_id, purchase, report)
+        for (trigger_id, campaign_id, customer_id, began) in due {
+            self.fire(trigger_id, campaign_id, customer_id, began, report)
                 .await?;
-            f.spells_done.insert((trigger_id, customer_id), purchase);
+            f.spells_done.insert((trigger_id, customer_id), began);
         }
         Ok(())
     }

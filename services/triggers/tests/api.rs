@@ -147,7 +147,29 @@ impl Server {
             purchased_at: Some(now(&self.clock)),
             ..Default::default()
         };
-        let mut event = ProposedEvent::new("loyalty.purchase_recorded", payload.encode_to_vec());
+        self.append_loyalty(
+            customer,
+            "loyalty.purchase_recorded",
+            payload.encode_to_vec(),
+        )
+        .await
+    }
+
+    /// Appends `loyalty.enrolled` for `customer` as the loyalty service
+    /// would; returns its event id.
+    async fn enrol(&self, customer: Uuid) -> Uuid {
+        let payload = pb::LoyaltyEnrolled {
+            customer_id: customer.to_string(),
+            programme_id: "default".into(),
+            enrolled_at: Some(now(&self.clock)),
+        };
+        self.append_loyalty(customer, "loyalty.enrolled", payload.encode_to_vec())
+            .await
+    }
+
+    /// Appends one event tagged with `customer` to their loyalty stream.
+    async fn append_loyalty(&self, customer: Uuid, event_type: &str, payload: Vec<u8>) -> Uuid {
+        let mut event = ProposedEvent::new(event_type, payload);
         event.customer_id = Some(customer);
         let id = event.event_id;
         self.store
@@ -157,7 +179,7 @@ impl Server {
                 vec![event],
             )
             .await
-            .expect("append purchase");
+            .expect("append to the loyalty stream");
         id
     }
 
@@ -668,9 +690,11 @@ async fn inactivity_fires_once_per_spell_as_the_clock_moves() {
         .await
         .parse()
         .expect("id");
-    let (erin, never_bought) = (Uuid::now_v7(), Uuid::now_v7());
+    let (erin, frank) = (Uuid::now_v7(), Uuid::now_v7());
+    s.enrol(erin).await;
     let first_purchase = s.purchase(erin, 1_000).await;
-    let _ = never_bought; // customers who never bought do not fire
+    // Frank joined but never bought: his spell runs from his enrolment.
+    let frank_enrolled = s.enrol(frank).await;
 
     let mut p = s.processor();
     assert_eq!(s.check(&mut p).await.fired, 0);
@@ -678,13 +702,26 @@ async fn inactivity_fires_once_per_spell_as_the_clock_moves() {
     assert_eq!(s.check(&mut p).await.fired, 0, "not yet 30 days");
     s.clock.advance(DAY);
     let report = s.check(&mut p).await;
-    assert_eq!(report.fired, 1, "{report:?}");
-    let targets = s.targets(campaign_id).await;
-    assert_eq!(targets[0].0, [erin.to_string()]);
-    assert_eq!(
-        targets[0].1,
-        fire_command_id(first_purchase, trigger_id).to_string()
-    );
+    assert_eq!(report.fired, 2, "{report:?}");
+    let mut fired: Vec<(Vec<String>, String)> = s
+        .targets(campaign_id)
+        .await
+        .into_iter()
+        .map(|(customers, command_id, _)| (customers, command_id))
+        .collect();
+    fired.sort();
+    let mut expected = vec![
+        (
+            vec![erin.to_string()],
+            fire_command_id(first_purchase, trigger_id).to_string(),
+        ),
+        (
+            vec![frank.to_string()],
+            fire_command_id(frank_enrolled, trigger_id).to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(fired, expected);
     s.clock.advance(DAY);
     let report = s.check(&mut p).await;
     assert_eq!((report.fired, report.unchanged), (0, 0), "once per spell");
@@ -703,7 +740,7 @@ async fn inactivity_fires_once_per_spell_as_the_clock_moves() {
     assert_eq!((report.fired, report.unchanged), (0, 1), "{report:?}");
     let report = s.check(&mut p).await;
     assert_eq!((report.fired, report.unchanged), (0, 0), "{report:?}");
-    assert_eq!(s.targets(campaign_id).await.len(), 1);
+    assert_eq!(s.targets(campaign_id).await.len(), 2);
 }
 
 #[tokio::test]
