@@ -156,3 +156,29 @@ where
     }
     Ok(sample)
 }
+
+/// Runs `work` and returns its output with the cores this process kept busy
+/// meanwhile: CPU seconds over wall seconds (`None` where the CPU time cannot
+/// be read). Clients and server share the process in the gRPC groups, so
+/// this is the CPU of both, over the warm-up and the measured window.
+pub async fn with_cores_busy<T>(work: impl Future<Output = Result<T>>) -> Result<(T, Option<f64>)> {
+    let cpu_before = process_cpu_seconds();
+    let wall = Instant::now();
+    let out = work.await?;
+    let cores_busy = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| (after - before) / wall.elapsed().as_secs_f64());
+    Ok((out, cores_busy))
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`,
+/// in clock ticks of 1/100 s); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}

@@ -9,7 +9,7 @@
 //! the ratio is the price of the command layer alone.
 
 use super::{CLIENTS, Ctx, net};
-use crate::measure::run_concurrent;
+use crate::measure::{run_concurrent, with_cores_busy};
 use crate::report::{Group, Report, Row};
 use anyhow::Result;
 use kizuna_command::CommandRunner;
@@ -148,9 +148,7 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
     let server = net::serve(router).await?;
     let channels = net::connect(server.addr, ctx.connections.min(clients)).await?;
     let payload_bytes = stored_payload(0).len();
-    let cpu_before = process_cpu_seconds();
-    let wall = std::time::Instant::now();
-    let sample = run_concurrent(ctx.budget, clients, 1, |i| {
+    let (sample, cores_busy) = with_cores_busy(run_concurrent(ctx.budget, clients, 1, |i| {
         let channel = channels[i % channels.len()].clone();
         let mut n = (i as u64) << 32;
         move || {
@@ -192,12 +190,8 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
                 Ok(())
             }
         }
-    })
+    }))
     .await?;
-    let cpu = process_cpu_seconds()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    let wall = wall.elapsed().as_secs_f64();
     let connections = channels.len();
     drop(channels);
     server.stop().await?;
@@ -205,10 +199,8 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
     let mut extra = serde_json::Map::new();
     extra.insert("payload_bytes".into(), json!(payload_bytes));
     extra.insert("connections".into(), json!(connections));
-    if let Some(cpu) = cpu {
-        // Client and server share the process, so this is the CPU of both,
-        // over the warm-up and the measured window together.
-        extra.insert("cores_busy".into(), json!(cpu / wall));
+    if let Some(cores_busy) = cores_busy {
+        extra.insert("cores_busy".into(), json!(cores_busy));
     }
     let (key, label) = match workload {
         Workload::RawAppend => (
@@ -227,16 +219,4 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
         sample,
         extra,
     })
-}
-
-/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`,
-/// in clock ticks of 1/100 s); `None` elsewhere.
-pub(crate) fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }

@@ -15,9 +15,8 @@
 //! few dozen purchases by the end of a run, like a real member, rather than
 //! one account folding thousands.
 
-use super::commands::process_cpu_seconds;
 use super::{CLIENTS, Ctx, net};
-use crate::measure::run_concurrent;
+use crate::measure::{run_concurrent, with_cores_busy};
 use crate::report::{Group, Report, Row};
 use anyhow::Result;
 use kizuna_command::CommandRunner;
@@ -239,9 +238,7 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
     let channels = net::connect(server.addr, ctx.connections.min(clients)).await?;
     let customers = Arc::new(enrol_accounts(&channels).await?);
     let payload_bytes: usize = stored_payloads(&customers[0], 0).iter().map(Vec::len).sum();
-    let cpu_before = process_cpu_seconds();
-    let wall = std::time::Instant::now();
-    let sample = run_concurrent(ctx.budget, clients, 2, |i| {
+    let (sample, cores_busy) = with_cores_busy(run_concurrent(ctx.budget, clients, 2, |i| {
         let channel = channels[i % channels.len()].clone();
         let customers = customers.clone();
         let mut n = (i as u64) << 32;
@@ -289,12 +286,8 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
                 Ok(())
             }
         }
-    })
+    }))
     .await?;
-    let cpu = process_cpu_seconds()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    let wall = wall.elapsed().as_secs_f64();
     let connections = channels.len();
     drop(channels);
     server.stop().await?;
@@ -304,9 +297,8 @@ async fn one(ctx: &Ctx, mode: Durability, clients: usize, workload: Workload) ->
     extra.insert("events_per_purchase".into(), json!(2));
     extra.insert("accounts".into(), json!(ACCOUNTS));
     extra.insert("connections".into(), json!(connections));
-    if let Some(cpu) = cpu {
-        // Client and server share the process, so this is the CPU of both.
-        extra.insert("cores_busy".into(), json!(cpu / wall));
+    if let Some(cores_busy) = cores_busy {
+        extra.insert("cores_busy".into(), json!(cores_busy));
     }
     let (key, label) = match workload {
         Workload::RawAppend => ("purchases.raw_append", "g purchases: raw Append (2 events)"),
