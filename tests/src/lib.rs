@@ -531,6 +531,13 @@ pub struct TestServer {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
+impl TestServer {
+    /// The log's head: the position the next appended event will take.
+    pub async fn head(&self) -> u64 {
+        self.store.head().await.expect("head").next_position
+    }
+}
+
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestServer")

@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn head(&self) -> u64 {
-        self.server.store.head().await.expect("head").next_position
+        self.server.head().await
     }
 
     /// Registers a customer with the usual contact data; returns its id.

@@ -69,10 +69,6 @@ fn new_command() -> Option<pb::CommandMetadata> {
     command(Uuid::now_v7())
 }
 
-async fn head(server: &TestServer) -> u64 {
-    server.store.head().await.expect("head").next_position
-}
-
 async fn stream_events(server: &TestServer, stream: &str) -> Vec<RecordedEvent> {
     server
         .store
@@ -247,11 +243,11 @@ async fn capture_lead_with_a_chosen_id_uses_it_and_a_taken_id_already_exists() {
     let reply = client.capture_lead(req.clone()).await.expect("capture");
     assert_eq!(reply.into_inner().lead_id, id.to_string());
 
-    let before = head(&server).await;
+    let before = server.head().await;
     req.command = new_command();
     let err = client.capture_lead(req).await.expect_err("taken");
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 #[tokio::test]
@@ -263,14 +259,14 @@ async fn capture_lead_retried_returns_the_first_result_and_appends_nothing() {
         .await
         .expect("first")
         .into_inner();
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client.capture_lead(req).await.expect("again").into_inner();
     assert_eq!(again.lead_id, first.lead_id, "the derived id is the same");
     let (first, again) = (first.result.expect("r"), again.result.expect("r"));
     assert!(again.replayed);
     assert_eq!(again.streams, first.streams);
     assert_eq!(again.event_types, first.event_types);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 #[tokio::test]
@@ -393,7 +389,7 @@ async fn capture_lead_names_each_invalid_field() {
         let err = client.capture_lead(req).await.expect_err(field);
         assert_invalid(&err, field);
     }
-    assert_eq!(head(&server).await, 0, "nothing invalid was recorded");
+    assert_eq!(server.head().await, 0, "nothing invalid was recorded");
 }
 
 // --- UpdateLeadContact ---
@@ -419,7 +415,7 @@ async fn update_lead_contact_replaces_normalised_data_and_ignores_no_change() {
     assert_eq!((c.email.as_str(), c.phone.as_str()), ("", "+81312345678"));
 
     // The same command again: replayed, nothing appended.
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client
         .update_lead_contact(req)
         .await
@@ -429,7 +425,7 @@ async fn update_lead_contact_replaces_normalised_data_and_ignores_no_change() {
         .expect("result");
     assert!(again.replayed);
     assert_eq!(again.streams, result.streams);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 
     // A new command with data that normalises to the current: no streams.
     let unchanged = client
@@ -444,7 +440,7 @@ async fn update_lead_contact_replaces_normalised_data_and_ignores_no_change() {
         .result
         .expect("result");
     assert!(unchanged.streams.is_empty() && !unchanged.replayed);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 #[tokio::test]
@@ -487,13 +483,13 @@ async fn update_lead_contact_refusals() {
         })
         .await
         .expect("convert");
-    let before = head(&server).await;
+    let before = server.head().await;
     let err = client
         .update_lead_contact(req(&converted, contact("c@example.jp", "")))
         .await
         .expect_err("converted");
     assert_rejected(&err, "LEAD_CONVERTED");
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 // --- ScoreLead ---
@@ -515,12 +511,12 @@ async fn score_lead_records_the_score_and_is_idempotent() {
         .into_inner();
     let first = first.result.expect("result");
     assert_eq!(first.event_types, ["lead.scored"]);
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client.score_lead(req).await.expect("again").into_inner();
     let again = again.result.expect("result");
     assert!(again.replayed);
     assert_eq!(again.streams, first.streams);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
     let (lead, version) = get(&mut client, &id).await;
     assert_eq!(
         (lead.score, lead.score_reason.as_str()),
@@ -592,7 +588,7 @@ async fn change_lead_status_follows_the_table_and_is_idempotent() {
         .result
         .expect("result");
     assert_eq!(first.event_types, ["lead.status_changed"]);
-    let before = head(&server).await;
+    let before = server.head().await;
     // Retried after the lead moved on: still the first result.
     let again = client
         .change_lead_status(req)
@@ -603,13 +599,13 @@ async fn change_lead_status_follows_the_table_and_is_idempotent() {
         .expect("result");
     assert!(again.replayed);
     assert_eq!(again.streams, first.streams);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 
     let err = set_status(&mut client, &id, pb::LeadStatus::New)
         .await
         .expect_err("back to new");
     assert_rejected(&err, "INVALID_STATUS_TRANSITION");
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 
     client
         .change_lead_status(pb::ChangeLeadStatusRequest {
@@ -728,14 +724,14 @@ async fn convert_lead_appends_to_both_streams_at_once_and_tags_the_customer() {
     assert_eq!(lead.customer_id, customer.to_string());
 
     // Retried with the same command id: the same result, nothing appended.
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client.convert_lead(req).await.expect("again").into_inner();
     assert_eq!(again.customer_id, customer.to_string());
     let again = again.result.expect("result");
     assert!(again.replayed);
     assert_eq!(again.streams, result.streams);
     assert_eq!(again.event_types, result.event_types);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 
     // A new command on a converted lead is refused.
     let err = client
@@ -764,11 +760,11 @@ async fn convert_lead_without_a_customer_id_derives_one_and_replays_it() {
         .expect("convert")
         .into_inner();
     assert!(Uuid::try_parse(&first.customer_id).is_ok());
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client.convert_lead(req).await.expect("again").into_inner();
     assert_eq!(again.customer_id, first.customer_id);
     assert!(again.result.expect("result").replayed);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 #[tokio::test]
@@ -790,7 +786,7 @@ async fn convert_lead_onto_an_existing_customer_appends_nothing_anywhere() {
     )
     .await;
     let (_, lead_version) = get(&mut client, &id).await;
-    let before = head(&server).await;
+    let before = server.head().await;
     let err = client
         .convert_lead(pb::ConvertLeadRequest {
             command: new_command(),
@@ -803,7 +799,7 @@ async fn convert_lead_onto_an_existing_customer_appends_nothing_anywhere() {
         matches!(err.code(), Code::AlreadyExists | Code::Aborted),
         "{err:?}"
     );
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
     let (lead, version) = get(&mut client, &id).await;
     assert_eq!(version, lead_version);
     assert_eq!(lead.status(), pb::LeadStatus::Qualified);
@@ -825,13 +821,13 @@ async fn convert_lead_refusals() {
         .await
         .expect_err("bad customer id");
     assert_invalid(&err, "customer_id");
-    let before = head(&server).await;
+    let before = server.head().await;
     let err = client
         .convert_lead(req(&id, ""))
         .await
         .expect_err("new lead");
     assert_rejected(&err, "LEAD_NOT_QUALIFIED");
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
     let unknown = Uuid::now_v7().to_string();
     let err = client
         .convert_lead(req(&unknown, ""))
@@ -871,7 +867,7 @@ async fn a_v1_lead_is_read_through_the_upcaster_and_cannot_convert_without_conta
     set_status(&mut client, &id.to_string(), pb::LeadStatus::Qualified)
         .await
         .expect("qualified");
-    let before = head(&server).await;
+    let before = server.head().await;
     let err = client
         .convert_lead(pb::ConvertLeadRequest {
             command: new_command(),
@@ -881,7 +877,7 @@ async fn a_v1_lead_is_read_through_the_upcaster_and_cannot_convert_without_conta
         .await
         .expect_err("no contact");
     assert_rejected(&err, "LEAD_HAS_NO_CONTACT");
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 }
 
 // --- MergeLeads ---
@@ -937,7 +933,7 @@ async fn merge_leads_closes_the_duplicate_and_the_survivor_takes_over_its_data()
     assert_eq!(surv.consents.len(), 2);
     assert_eq!(surv.absorbed_lead_ids, std::slice::from_ref(&duplicate));
 
-    let before = head(&server).await;
+    let before = server.head().await;
     let again = client
         .merge_leads(req)
         .await
@@ -947,7 +943,7 @@ async fn merge_leads_closes_the_duplicate_and_the_survivor_takes_over_its_data()
         .expect("result");
     assert!(again.replayed);
     assert_eq!(again.streams, result.streams);
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
 
     // The duplicate is closed now, in either role.
     let third = capture(&mut client, contact("c@example.jp", "")).await;
@@ -962,7 +958,7 @@ async fn merge_leads_closes_the_duplicate_and_the_survivor_takes_over_its_data()
             .expect_err("merged");
         assert_rejected(&err, "LEAD_MERGED");
     }
-    assert_eq!(head(&server).await, before + 1, "only the third capture");
+    assert_eq!(server.head().await, before + 1, "only the third capture");
 }
 
 #[tokio::test]
@@ -983,7 +979,7 @@ async fn merge_leads_refusals_append_nothing() {
         survivor_lead_id: s.into(),
         duplicate_lead_id: d.into(),
     };
-    let before = head(&server).await;
+    let before = server.head().await;
     for (field, r) in [
         ("survivor_lead_id", req("", &a)),
         ("duplicate_lead_id", req(&a, "x")),
@@ -1001,7 +997,7 @@ async fn merge_leads_refusals_append_nothing() {
         let err = client.merge_leads(r).await.expect_err("converted");
         assert_rejected(&err, "LEAD_CONVERTED");
     }
-    assert_eq!(head(&server).await, before);
+    assert_eq!(server.head().await, before);
     assert_eq!(get(&mut client, &a).await.0.status(), pb::LeadStatus::New);
 }
 
@@ -1077,7 +1073,7 @@ async fn find_duplicate_leads_reads_its_own_writes_across_leads_and_customers() 
         .expect("find")
         .into_inner();
     assert_eq!(summary(&found), [(format!("lead:{b}"), vec![Phone])]);
-    assert_eq!(found.as_of_position, head(&server).await);
+    assert_eq!(found.as_of_position, server.head().await);
     assert!(!found.truncated);
 
     // Full-width input is normalised before matching; names match without case.
@@ -1201,7 +1197,7 @@ async fn find_duplicate_leads_does_not_wait_for_events_it_does_not_index() {
         .expect("find")
         .into_inner();
     assert!(found.candidates.is_empty());
-    assert_eq!(found.as_of_position, head(&server).await);
+    assert_eq!(found.as_of_position, server.head().await);
     // Not a timing assertion on the work itself: only that the answer did
     // not come from giving up after the index wait.
     assert!(started.elapsed() < kizuna_lead::INDEX_WAIT);
@@ -1246,7 +1242,7 @@ async fn the_duplicate_index_is_rebuilt_from_the_log() {
         kizuna_domain::upcasters(),
     );
     index
-        .wait_until(head(&server).await, Duration::from_secs(5))
+        .wait_until(server.head().await, Duration::from_secs(5))
         .await
         .expect("caught up");
     let query = contact("", "");

@@ -79,10 +79,6 @@ impl Server {
             .expect("connect")
     }
 
-    async fn head(&self) -> u64 {
-        self.store.head().await.expect("head").next_position
-    }
-
     /// A scheduler over this server's log and clock (a fresh one simulates a
     /// restart).
     fn scheduler(&self) -> LoyaltyScheduler {

@@ -59,10 +59,6 @@ impl Server {
             .expect("connect")
     }
 
-    async fn head(&self) -> u64 {
-        self.store.head().await.expect("head").next_position
-    }
-
     /// A watcher over this server's log and clock (a fresh one simulates a
     /// restart of the watcher).
     fn watcher(&self) -> SlaWatcher {

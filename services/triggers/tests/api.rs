@@ -80,10 +80,6 @@ impl Server {
         p.check_once().await.expect("check")
     }
 
-    async fn head(&self) -> u64 {
-        self.store.head().await.expect("head").next_position
-    }
-
     /// A campaign in DRAFT, created through the campaign's own rules.
     async fn campaign(&self) -> Uuid {
         let id = Uuid::now_v7();

@@ -109,7 +109,7 @@ pub fn campaign_request(audience: &[Uuid]) -> pb::CreateCampaignRequest {
 
 impl Fixture {
     pub async fn head(&self) -> u64 {
-        self.server.store.head().await.expect("head").next_position
+        self.server.head().await
     }
 
     /// Registers a customer with an e-mail address and a phone number and
